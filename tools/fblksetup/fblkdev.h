@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * fblkdev.h - how fblksetup talks to the fblk driver: /dev/fblk-control,
+ * /dev/fblkN and /sys/block/fblkN/fblk/.
+ *
+ * Every function returns 0 (or a device number) on success and a negative
+ * errno on failure; callers print the message, because only they know
+ * whether the device or the file is the thing to name.
+ */
+#ifndef FBLKSETUP_FBLKDEV_H
+#define FBLKSETUP_FBLKDEV_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/fblk.h>
+
+#define FBLK_DEV_DIR		"/dev"
+#define FBLK_SYSFS_DIR		"/sys/block"
+#define FBLK_CONTROL_PATH	FBLK_DEV_DIR "/" FBLK_CONTROL_NAME
+
+/* Room for "/dev/fblk4294967295" and a terminating NUL. */
+#define FBLK_NAME_SIZE		32
+
+/* What fblksetup knows about one device, bound or not. */
+struct fblkdev {
+	unsigned int number;
+	char path[FBLK_NAME_SIZE];	/* /dev/fblkN */
+	struct fblk_info info;		/* valid when info.state is not unbound */
+	dev_t devt;			/* of /dev/fblkN itself, 0 if unknown */
+	char backing_file[PATH_MAX];	/* sysfs's full path, else info's */
+};
+
+/* "/dev/fblk3", "fblk3" or a node/symlink that resolves to one -> 3. */
+int fblk_parse_name(const char *arg, unsigned int *number);
+void fblk_path(unsigned int number, char *buf, size_t size);
+
+/* Does /sys/block/fblkN exist? */
+bool fblk_exists(unsigned int number);
+/* Is the device attached (sysfs state bound or rundown)? */
+bool fblk_is_bound(unsigned int number);
+/* nr_hw_queues and queue_depth of a device, bound or not, from sysfs. */
+int fblk_get_geometry(unsigned int number, unsigned int *queues,
+		      unsigned int *depth);
+
+/* Every device present, sorted by number; free() *numbers when done. */
+int fblk_list_devices(unsigned int **numbers, size_t *count);
+
+/*
+ * Open /dev/fblkN.  A node that sysfs already knows about but devtmpfs has
+ * not created yet is waited for, briefly.  O_RDWR falls back to O_RDONLY
+ * when the device refuses writers (EROFS/EACCES) if fallback_ro is set.
+ */
+int fblk_open_device(unsigned int number, int flags, bool fallback_ro);
+int fblk_open_control(void);
+
+/*
+ * Fill @dev for device @number: FBLK_GET_INFO, or sysfs when the caller may
+ * not open the node (not root).  -ENXIO when the device is not bound.
+ */
+int fblk_read_device(unsigned int number, struct fblkdev *dev);
+
+/* Kernel's new_encode_dev() form (struct fblk_info.backing_dev) -> dev_t. */
+dev_t fblk_decode_dev(uint64_t encoded);
+
+#endif /* FBLKSETUP_FBLKDEV_H */
