@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The API differences between the kernel lines fblk supports (Debian's 6.1,
+ * 6.12 and 7.x), absorbed here so that the rest of the driver is written
+ * against one interface.  Keyed on LINUX_VERSION_CODE only.
+ */
+#ifndef _FBLK_COMPAT_H
+#define _FBLK_COMPAT_H
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+#include <linux/version.h>
+
+/* Queue limits an attach sets; applied by fblk_apply_limits(). */
+struct fblk_limits {
+	unsigned int logical_block_size;
+	unsigned int max_discard_sectors;
+	unsigned int discard_granularity;
+	unsigned int max_write_zeroes_sectors;
+};
+
+/* 6.5: block_device_operations take a gendisk and a blk_mode_t. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+typedef blk_mode_t fblk_mode_t;
+#define FBLK_MODE_WRITE			BLK_OPEN_WRITE
+#define FBLK_DEFINE_BDOPS_OPEN(fn)					\
+	static int fn##_bdops(struct gendisk *disk, blk_mode_t mode)	\
+	{								\
+		return fn(disk, mode);					\
+	}
+#define FBLK_DEFINE_BDOPS_RELEASE(fn)					\
+	static void fn##_bdops(struct gendisk *disk)			\
+	{								\
+		fn(disk);						\
+	}
+#else
+typedef fmode_t fblk_mode_t;
+#define FBLK_MODE_WRITE			FMODE_WRITE
+#define FBLK_DEFINE_BDOPS_OPEN(fn)					\
+	static int fn##_bdops(struct block_device *bdev, fmode_t mode)	\
+	{								\
+		return fn(bdev->bd_disk, mode);				\
+	}
+#define FBLK_DEFINE_BDOPS_RELEASE(fn)					\
+	static void fn##_bdops(struct gendisk *disk, fmode_t mode)	\
+	{								\
+		fn(disk);						\
+	}
+#endif
+
+/* 6.14: BLK_MQ_F_SHOULD_MERGE is gone, merging is the default. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+#define FBLK_TAG_SET_FLAGS		0
+#else
+#define FBLK_TAG_SET_FLAGS		BLK_MQ_F_SHOULD_MERGE
+#endif
+
+/* 6.14: freezing returns memalloc flags that unfreezing must restore. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+static inline unsigned int fblk_freeze_queue(struct request_queue *q)
+{
+	return blk_mq_freeze_queue(q);
+}
+
+static inline void fblk_unfreeze_queue(struct request_queue *q,
+				       unsigned int memflags)
+{
+	blk_mq_unfreeze_queue(q, memflags);
+}
+#else
+static inline unsigned int fblk_freeze_queue(struct request_queue *q)
+{
+	blk_mq_freeze_queue(q);
+	return 0;
+}
+
+static inline void fblk_unfreeze_queue(struct request_queue *q,
+				       unsigned int memflags)
+{
+	blk_mq_unfreeze_queue(q);
+}
+#endif
+
+/*
+ * 6.9: the disk is allocated with its queue_limits; 6.11: write cache and
+ * FUA are limits features rather than queue flags.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
+					      void *queuedata)
+{
+	struct queue_limits lim = {
+		.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
+	};
+
+	return blk_mq_alloc_disk(set, &lim, queuedata);
+}
+
+static inline int fblk_apply_limits(struct request_queue *q,
+				    const struct fblk_limits *fl)
+{
+	struct queue_limits lim = queue_limits_start_update(q);
+	unsigned int memflags;
+	int err;
+
+	lim.logical_block_size = fl->logical_block_size;
+	lim.physical_block_size = fl->logical_block_size;
+	lim.io_min = fl->logical_block_size;
+	lim.max_hw_discard_sectors = fl->max_discard_sectors;
+	lim.discard_granularity = fl->discard_granularity;
+	lim.max_write_zeroes_sectors = fl->max_write_zeroes_sectors;
+
+	memflags = fblk_freeze_queue(q);
+	err = queue_limits_commit_update(q, &lim);
+	fblk_unfreeze_queue(q, memflags);
+	return err;
+}
+#else
+static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
+					      void *queuedata)
+{
+	struct gendisk *disk = blk_mq_alloc_disk(set, queuedata);
+
+	if (!IS_ERR(disk)) {
+		blk_queue_write_cache(disk->queue, true, true);
+		blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
+	}
+	return disk;
+}
+
+static inline int fblk_apply_limits(struct request_queue *q,
+				    const struct fblk_limits *fl)
+{
+	unsigned int memflags = fblk_freeze_queue(q);
+
+	blk_queue_logical_block_size(q, fl->logical_block_size);
+	blk_queue_physical_block_size(q, fl->logical_block_size);
+	blk_queue_io_min(q, fl->logical_block_size);
+	blk_queue_max_discard_sectors(q, fl->max_discard_sectors);
+	q->limits.discard_granularity = fl->discard_granularity;
+	blk_queue_max_write_zeroes_sectors(q, fl->max_write_zeroes_sectors);
+	fblk_unfreeze_queue(q, memflags);
+	return 0;
+}
+#endif
+
+/* Whether the backing file can take IOCB_DIRECT kiocbs at all. */
+static inline bool fblk_file_can_direct(struct file *file)
+{
+	return file->f_mode & FMODE_CAN_ODIRECT;
+}
+
+#endif /* _FBLK_COMPAT_H */
