@@ -1,0 +1,445 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# fblksetup, end to end: every option a losetup user would reach for, checked
+# against sysfs (/sys/block/fblkN/fblk/) rather than against the tool's own
+# output where possible.  Runs as root in the test VM with the fblk module
+# loaded; prints TAP, one line per check; exits 1 if any check failed.
+#
+# Files live in $FBLK_SCRATCH (ext4).  Everything attached or added here is
+# detached and removed again on exit, failed checks or not.
+
+# Most checks are strings for eval, which shellcheck cannot look into.
+# shellcheck disable=SC2016,SC2034
+
+FBLKSETUP=${FBLK_BIN:+$FBLK_BIN/}fblksetup
+command -v "$FBLKSETUP" >/dev/null || FBLKSETUP=fblksetup
+SCRATCH=${FBLK_SCRATCH:-/tmp}
+TMPFS=${FBLK_SCRATCH_TMP:-/tmp}
+DIR=$SCRATCH/fblksetup.$$
+MiB=$((1024 * 1024))
+
+# ---- TAP ----
+
+tests=0
+failures=0
+
+ok() {
+	tests=$((tests + 1))
+	echo "ok $tests - $*"
+}
+
+not_ok() {
+	tests=$((tests + 1))
+	failures=$((failures + 1))
+	echo "not ok $tests - $*"
+}
+
+# check "description" command...: one TAP line from a command's status.
+check() {
+	local desc=$1
+
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+diag() { printf '# %s\n' "$@"; }
+
+# ---- helpers ----
+
+# N of /dev/fblkN
+num() { local d=${1##*/}; echo "${d#fblk}"; }
+attr() { cat "/sys/block/fblk$(num "$1")/fblk/$2" 2>/dev/null; }
+size_bytes() { echo $(($(cat "/sys/block/fblk$(num "$1")/size") * 512)); }
+
+# Devices bound now, and devices present now, one name per line.
+bound_devices() {
+	local d
+	for d in /sys/block/fblk*; do
+		[ -e "$d/fblk/state" ] || continue
+		[ "$(cat "$d/fblk/state")" = unbound ] || echo "${d##*/}"
+	done
+}
+all_devices() {
+	local d
+	for d in /sys/block/fblk*; do
+		[ -e "$d" ] && echo "${d##*/}"
+	done
+}
+
+# FBLK_CTL_REMOVE (_IO(0xFB, 0x81)): fblksetup has no such option, like
+# losetup, but the tests must take away the devices they made.
+ctl_remove() {
+	python3 - "$1" <<'EOF'
+import fcntl, os, sys
+fd = os.open("/dev/fblk-control", os.O_RDWR)
+fcntl.ioctl(fd, 0xFB81, int(sys.argv[1]))
+EOF
+}
+
+DEVICES_AT_START=$(all_devices)
+
+cleanup() {
+	local d f
+
+	for f in "$DIR"/*.img; do
+		[ -e "$f" ] || continue
+		for d in $("$FBLKSETUP" -j "$f" -l -n -O NAME --raw 2>/dev/null); do
+			"$FBLKSETUP" -d "$d" 2>/dev/null
+		done
+	done
+	# Devices made by -f, --queues/--depth or DEV FILE go away again.
+	for d in $(all_devices); do
+		grep -qx "$d" <<<"$DEVICES_AT_START" && continue
+		[ "$(cat "/sys/block/$d/fblk/state")" = unbound ] || continue
+		ctl_remove "${d#fblk}" 2>/dev/null
+	done
+	rm -rf "$DIR" "$TMPFS/fblksetup-tmpfs.$$.img"
+}
+trap cleanup EXIT
+
+mkimg() {
+	truncate -s "$2" "$DIR/$1" && echo "$DIR/$1"
+}
+
+# attach FILE [options...]: -f --show, the device name on stdout.
+attach() {
+	local file=$1
+
+	shift
+	"$FBLKSETUP" "$@" -f --show "$file"
+}
+
+mkdir -p "$DIR" || { echo "1..0 # SKIP cannot make $DIR"; exit 4; }
+if ! command -v "$FBLKSETUP" >/dev/null; then
+	echo "not ok 1 - fblksetup is not in PATH or FBLK_BIN"
+	echo "1..1"
+	exit 1
+fi
+[ -e /dev/fblk-control ] || { echo "not ok 1 - /dev/fblk-control missing: module not loaded"; echo "1..1"; exit 1; }
+
+# ---- help, version, the first free device ----
+
+out=$("$FBLKSETUP" --help)
+rc=$?
+check "--help exits 0 and shows the usage" \
+	eval '[ $rc -eq 0 ] && grep -q -- --find <<<"$out" && grep -q QUEUES <<<"$out"'
+out=$("$FBLKSETUP" --version)
+rc=$?
+check "--version exits 0 and names the tool" eval '[ $rc -eq 0 ] && grep -q ^fblksetup <<<"$out"'
+
+free=$("$FBLKSETUP" -f)
+check "-f alone prints a free device ($free)" \
+	eval '[[ $free =~ ^/dev/fblk[0-9]+$ ]] && [ "$(attr "$free" state)" = unbound ]'
+
+# ---- attach with -f --show, and the ways to look at it ----
+
+img1=$(mkimg a.img 16M)
+ino1=$(stat -c %i "$img1")
+dev1=$(attach "$img1")
+rc=$?
+check "-f --show attaches and prints the device ($dev1)" \
+	eval '[ $rc -eq 0 ] && [[ $dev1 =~ ^/dev/fblk[0-9]+$ ]] && [ -b "$dev1" ]'
+check "sysfs shows $dev1 bound to $img1" \
+	eval '[ "$(attr "$dev1" state)" = bound ] && [ "$(attr "$dev1" backing_file)" = "$img1" ]'
+check "device size is the file size" [ "$(size_bytes "$dev1")" = $((16 * MiB)) ]
+
+out=$("$FBLKSETUP" -a)
+check "-a prints losetup's line for $dev1" \
+	grep -qE "^$dev1: \[[0-9]+\]:$ino1 \($img1\)\$" <<<"$out"
+
+out=$("$FBLKSETUP" "$dev1")
+check "fblksetup DEV prints the same line" \
+	grep -qE "^$dev1: \[[0-9]+\]:$ino1 \($img1\)\$" <<<"$out"
+
+out=$("$FBLKSETUP" -l)
+check "-l prints losetup's default columns plus fblk's" \
+	[ "$(head -n1 <<<"$out" | tr -s ' ' | sed 's/ $//')" = \
+	  "NAME SIZELIMIT OFFSET AUTOCLEAR RO BACK-FILE DIO LOG-SEC QUEUES DEPTH MODE STATE" ]
+row=$(grep "^$dev1 " <<<"$out" | tr -s ' ')
+check "-l row for $dev1: 0 0 0 0 $img1 0 512 ... buffered bound" \
+	eval '[[ "$row" =~ ^$dev1\ 0\ 0\ 0\ 0\ $img1\ 0\ 512\ [0-9]+\ [0-9]+\ buffered\ bound$ ]]'
+
+out=$("$FBLKSETUP")
+check "no arguments lists like -l" grep -q "^$dev1 " <<<"$out"
+
+out=$("$FBLKSETUP" -l -n --raw -O NAME,BACK-FILE,SIZE "$dev1")
+check "-l -n --raw -O NAME,BACK-FILE,SIZE DEV" [ "$out" = "$dev1 $img1 $((16 * MiB))" ]
+
+json=$("$FBLKSETUP" -l --json)
+check "-l --json is JSON with losetup's fields, typed" python3 - "$json" "$dev1" "$img1" <<'EOF'
+import json, sys
+doc = json.loads(sys.argv[1])
+dev = [d for d in doc["fblkdevices"] if d["name"] == sys.argv[2]]
+assert len(dev) == 1, dev
+d = dev[0]
+want = {"name": sys.argv[2], "sizelimit": 0, "offset": 0, "autoclear": False,
+        "ro": False, "back-file": sys.argv[3], "dio": False, "log-sec": 512,
+        "mode": "buffered", "state": "bound"}
+for k, v in want.items():
+    assert d[k] == v and type(d[k]) is type(v), (k, d[k], v)
+assert type(d["queues"]) is int and d["queues"] >= 1, d
+assert type(d["depth"]) is int and d["depth"] >= 1, d
+assert list(d) == ["name", "sizelimit", "offset", "autoclear", "ro", "back-file",
+                   "dio", "log-sec", "queues", "depth", "mode", "state"], list(d)
+EOF
+check "--json values agree with sysfs" python3 - "$json" "$dev1" \
+	"$(attr "$dev1" nr_hw_queues)" "$(attr "$dev1" queue_depth)" <<'EOF'
+import json, sys
+d = [d for d in json.loads(sys.argv[1])["fblkdevices"] if d["name"] == sys.argv[2]][0]
+assert d["queues"] == int(sys.argv[3]) and d["depth"] == int(sys.argv[4]), d
+EOF
+
+img2=$(mkimg b.img 8M)
+out=$("$FBLKSETUP" -j "$img1")
+check "-j finds $dev1 by its file" [ "$out" = "$("$FBLKSETUP" "$dev1")" ]
+out=$("$FBLKSETUP" -j "$img2")
+check "-j on a file nothing uses prints nothing" [ -z "$out" ]
+ln -s "$img1" "$DIR/link"
+out=$("$FBLKSETUP" -j "$DIR/link" -l -n -O NAME)
+check "-j matches the inode, not the name (symlink)" [ "$out" = "$dev1" ]
+
+# ---- -d ----
+
+"$FBLKSETUP" -d "$dev1"
+rc=$?
+check "-d detaches $dev1" eval '[ $rc -eq 0 ] && [ "$(attr "$dev1" state)" = unbound ]'
+"$FBLKSETUP" "$dev1" 2>/dev/null
+check "fblksetup DEV on a detached device exits 1" [ $? -eq 1 ]
+err=$("$FBLKSETUP" -d "$dev1" 2>&1)
+rc=$?
+check "-d on a detached device exits 1 naming it" \
+	eval '[ $rc -eq 1 ] && grep -qF "$dev1" <<<"$err"'
+
+# ---- -o, --sizelimit, -b ----
+
+dev=$(attach "$img1" -o 1MiB --sizelimit 4M)
+check "-o 1MiB --sizelimit 4M: size 4 MiB, offset in sysfs" \
+	eval '[ "$(size_bytes "$dev")" = $((4 * MiB)) ] && [ "$(attr "$dev" offset)" = $MiB ] &&
+	      [ "$(attr "$dev" sizelimit)" = $((4 * MiB)) ]'
+out=$("$FBLKSETUP" -a)
+check "-a shows offset and sizelimit" \
+	grep -qE "^$dev: \[[0-9]+\]:$ino1 \($img1\), offset $MiB, sizelimit $((4 * MiB))\$" <<<"$out"
+out=$("$FBLKSETUP" -j "$img1" -o 1M -l -n -O NAME)
+check "-j FILE -o N matches the offset" [ "$out" = "$dev" ]
+out=$("$FBLKSETUP" -j "$img1" -o 2M -l -n -O NAME)
+check "-j FILE -o other does not" [ -z "$out" ]
+"$FBLKSETUP" -d "$dev"
+
+dev=$(attach "$img1" --offset=0x100000)
+check "-o 0x100000 alone: size is the rest of the file" [ "$(size_bytes "$dev")" = $((15 * MiB)) ]
+"$FBLKSETUP" -d "$dev"
+
+dev=$(attach "$img1" -b 4096)
+check "-b 4096: logical block size 4096" \
+	eval '[ "$(cat /sys/block/fblk$(num "$dev")/queue/logical_block_size)" = 4096 ] &&
+	      [ "$("$FBLKSETUP" -l -n -O LOG-SEC "$dev" | tr -d " ")" = 4096 ]'
+"$FBLKSETUP" -d "$dev"
+
+# ---- -r ----
+
+dev=$(attach "$img1" -r)
+check "-r: read_only in sysfs and the block layer" \
+	eval '[ "$(attr "$dev" read_only)" = 1 ] && [ "$(cat /sys/block/fblk$(num "$dev")/ro)" = 1 ]'
+check "-r: writing to the device fails" \
+	eval '! dd if=/dev/zero of="$dev" bs=4096 count=1 oflag=direct 2>/dev/null'
+check "-r: RO column and JSON say so" \
+	eval '[ "$("$FBLKSETUP" -l -n -O RO "$dev" | tr -d " ")" = 1 ] &&
+	      "$FBLKSETUP" -J -O ro "$dev" | python3 -c "import json,sys; assert json.load(sys.stdin)[\"fblkdevices\"][0][\"ro\"] is True"'
+"$FBLKSETUP" -d "$dev"
+
+chmod 0444 "$img2"
+chattr +i "$img2" 2>/dev/null && immutable=1 || immutable=0
+if [ $immutable = 1 ]; then
+	dev=$(attach "$img2")
+	check "an immutable file is attached read-only (losetup's fallback)" \
+		[ "$(attr "$dev" read_only)" = 1 ]
+	"$FBLKSETUP" -d "$dev"
+	chattr -i "$img2"
+fi
+chmod 0644 "$img2"
+
+# ---- -c ----
+
+img3=$(mkimg c.img 8M)
+dev=$(attach "$img3")
+truncate -s 24M "$img3"
+before=$(size_bytes "$dev")
+"$FBLKSETUP" -c "$dev"
+rc=$?
+check "-c after growing the file: 8 MiB -> 24 MiB" \
+	eval '[ $rc -eq 0 ] && [ "$before" = $((8 * MiB)) ] && [ "$(size_bytes "$dev")" = $((24 * MiB)) ]'
+"$FBLKSETUP" -d "$dev"
+
+# ---- DEV FILE, lazy detach, -D ----
+
+dev=$("$FBLKSETUP" -f)
+"$FBLKSETUP" "$dev" "$img2"
+check "fblksetup DEV FILE attaches $dev" [ "$(attr "$dev" backing_file)" = "$img2" ]
+err=$("$FBLKSETUP" "$dev" "$img3" 2>&1)
+rc=$?
+check "attaching a bound device fails with EBUSY, exit 1" \
+	eval '[ $rc -eq 1 ] && grep -qF "$dev: failed to set up device: Device or resource busy" <<<"$err" &&
+	      [ "$(attr "$dev" backing_file)" = "$img2" ]'
+
+exec 7<"$dev"
+"$FBLKSETUP" -d "$dev"
+rc=$?
+check "-d while open: deferred (autoclear), still bound" \
+	eval '[ $rc -eq 0 ] && [ "$(attr "$dev" state)" = bound ] && [ "$(attr "$dev" autoclear)" = 1 ]'
+exec 7<&-
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	[ "$(attr "$dev" state)" = unbound ] && break
+	sleep 0.1
+done
+check "... and detached at the last close" [ "$(attr "$dev" state)" = unbound ]
+
+d1=$(attach "$img1")
+d2=$(attach "$img2")
+d3=$(attach "$img3" -r)
+"$FBLKSETUP" -D
+rc=$?
+check "-D detaches every device" eval '[ -n "$d1" ] && [ -n "$d2" ] && [ -n "$d3" ] && [ $rc -eq 0 ] && [ -z "$(bound_devices)" ] && [ -z "$("$FBLKSETUP" -a)" ]'
+
+# ---- -P ----
+
+img4=$(mkimg parts.img 32M)
+printf 'label: dos\n,8M\n,8M\n' | sfdisk -q "$img4" >/dev/null 2>&1
+dev=$(attach "$img4" -P)
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	[ -b "${dev}p2" ] && break
+	sleep 0.1
+done
+check "-P: partitions ${dev}p1 and p2 appear" \
+	eval '[ "$(attr "$dev" partscan)" = 1 ] && [ -b "${dev}p1" ] && [ -b "${dev}p2" ]'
+"$FBLKSETUP" -d "$dev"
+
+# ---- --direct-io ----
+
+dev=$(attach "$img1" --direct-io=on)
+check "--direct-io=on on ext4: DIO 1, MODE direct" \
+	eval '[ "$(attr "$dev" direct_io)" = 1 ] &&
+	      [ "$("$FBLKSETUP" -l -n --raw -O DIO,MODE "$dev")" = "1 direct" ]'
+"$FBLKSETUP" -d "$dev"
+
+tmpimg=$TMPFS/fblksetup-tmpfs.$$.img
+truncate -s 4M "$tmpimg"
+bound_before=$(bound_devices)
+dev=$("$FBLKSETUP" -f --show --direct-io "$tmpimg" 2>"$DIR/err")
+rc=$?
+if [ $rc -eq 0 ]; then
+	# tmpfs has O_DIRECT since 6.6
+	check "--direct-io on tmpfs: accepted by this kernel, DIO 1" [ "$(attr "$dev" direct_io)" = 1 ]
+	"$FBLKSETUP" -d "$dev"
+else
+	check "--direct-io on tmpfs: exit 1 with the direct I/O hint, nothing attached" \
+		eval '[ $rc -eq 1 ] && grep -q "backing file does not support direct I/O" "$DIR/err" &&
+		      [ "$(bound_devices)" = "$bound_before" ]'
+	diag "$(cat "$DIR/err")"
+fi
+
+# ---- a device backed by itself ----
+
+dev=$("$FBLKSETUP" -f)
+err=$("$FBLKSETUP" "$dev" "$dev" 2>&1)
+rc=$?
+check "a device backed by itself: exit 1, ELOOP with the hint" \
+	eval '[ $rc -eq 1 ] && grep -qF "$dev: failed to set up device: " <<<"$err" &&
+	      grep -qF "(the file is on this device)" <<<"$err" && [ "$(attr "$dev" state)" = unbound ]'
+diag "$err"
+
+# ---- concurrency ----
+
+for i in 1 2 3 4 5 6 7 8; do
+	truncate -s 4M "$DIR/par$i.img"
+done
+for i in 1 2 3 4 5 6 7 8; do
+	("$FBLKSETUP" -f --show "$DIR/par$i.img" >"$DIR/par$i.out" 2>"$DIR/par$i.err"
+	 echo $? >"$DIR/par$i.rc") &
+done
+wait
+par_ok=1
+for i in 1 2 3 4 5 6 7 8; do
+	d=$(cat "$DIR/par$i.out")
+	if [ "$(cat "$DIR/par$i.rc")" != 0 ] || [ "$(attr "$d" backing_file)" != "$DIR/par$i.img" ]; then
+		par_ok=0
+		diag "par$i: rc $(cat "$DIR/par$i.rc") dev '$d' backing '$(attr "$d" backing_file)' $(cat "$DIR/par$i.err")"
+	fi
+done
+check "8 parallel -f --show: all succeed, each device backed by its own file" [ $par_ok = 1 ]
+check "8 parallel -f --show: 8 distinct devices" \
+	[ "$(cat "$DIR"/par*.out | sort -u | grep -c '^/dev/fblk')" = 8 ]
+for i in 1 2 3 4 5 6 7 8; do
+	"$FBLKSETUP" -d "$(cat "$DIR/par$i.out")" 2>/dev/null
+done
+
+# ---- --queues, --depth ----
+
+dev=$(attach "$img1" --queues 2 --depth 64)
+check "-f --queues 2 --depth 64: nr_hw_queues 2, queue_depth 64 in sysfs" \
+	eval '[ "$(attr "$dev" nr_hw_queues)" = 2 ] && [ "$(attr "$dev" queue_depth)" = 64 ]'
+check "... and in -l" [ "$("$FBLKSETUP" -l -n --raw -O QUEUES,DEPTH "$dev")" = "2 64" ]
+
+err=$("$FBLKSETUP" --queues 3 "$dev" "$img2" 2>&1)
+rc=$?
+check "--queues on a bound device: exit 1, clear error, device untouched" \
+	eval '[ $rc -eq 1 ] && grep -q "in use" <<<"$err" && [ "$(attr "$dev" nr_hw_queues)" = 2 ] &&
+	      [ "$(attr "$dev" backing_file)" = "$img1" ]'
+"$FBLKSETUP" -d "$dev"
+
+"$FBLKSETUP" --queues 1 --depth 32 "$dev" "$img2"
+rc=$?
+check "DEV FILE --queues 1 --depth 32 on a free device re-makes it with that geometry" \
+	eval '[ $rc -eq 0 ] && [ "$(attr "$dev" nr_hw_queues)" = 1 ] && [ "$(attr "$dev" queue_depth)" = 32 ] &&
+	      [ "$(attr "$dev" backing_file)" = "$img2" ]'
+"$FBLKSETUP" -d "$dev"
+
+# ---- bad input changes nothing ----
+
+bound_before=$(bound_devices)
+all_before=$(all_devices)
+unchanged() { [ "$(bound_devices)" = "$bound_before" ] && [ "$(all_devices)" = "$all_before" ]; }
+
+bad_usage() {
+	local desc=$1
+
+	shift
+	"$FBLKSETUP" "$@" >/dev/null 2>"$DIR/err"
+	local rc=$?
+	if [ $rc -eq 2 ] && [ -s "$DIR/err" ] && unchanged; then
+		ok "bad usage exits 2, changes nothing: $desc"
+	else
+		not_ok "bad usage exits 2, changes nothing: $desc (rc $rc)"
+		diag "$(cat "$DIR/err")"
+	fi
+}
+bad_usage "unknown option" --no-such-option -f "$img1"
+bad_usage "unknown short option" -Z -f "$img1"
+bad_usage "garbage offset" -o 12abc -f "$img1"
+bad_usage "negative offset" -o -512 -f "$img1"
+bad_usage "negative size limit" --sizelimit=-1M -f "$img1"
+bad_usage "overflowing offset" -o 99999999999999999999 -f "$img1"
+bad_usage "overflowing suffix" --sizelimit 20EiB -f "$img1"
+bad_usage "offset not a multiple of 512" -o 1000 -f "$img1"
+bad_usage "bad sector size" -b 1000 -f "$img1"
+bad_usage "queues 0" --queues 0 -f "$img1"
+bad_usage "depth too big" --depth 4096 -f "$img1"
+bad_usage "--direct-io=maybe" --direct-io=maybe -f "$img1"
+bad_usage "unknown column" -l -O NAME,NOPE
+bad_usage "-d without a device" -d
+bad_usage "-a with -d" -a -d /dev/fblk0
+bad_usage "--sizelimit without setup" --sizelimit 1M -a
+bad_usage "extra argument" -f "$img1" "$img2"
+
+err=$("$FBLKSETUP" -f --show "$DIR/no-such-file.img" 2>&1)
+rc=$?
+check "a missing file: exit 1, message names it, nothing attached" \
+	eval '[ $rc -eq 1 ] && grep -qF "$DIR/no-such-file.img" <<<"$err" &&
+	      grep -q "No such file or directory" <<<"$err" && unchanged'
+err=$("$FBLKSETUP" -f --show "$DIR" 2>&1)
+rc=$?
+check "a directory: exit 1 with a message, nothing attached" \
+	eval '[ $rc -eq 1 ] && [ -n "$err" ] && unchanged'
+
+echo "1..$tests"
+[ $failures -eq 0 ]
