@@ -1,0 +1,113 @@
+# Shared by the host-side scripts of tools/vm/ (sourced, not run).
+#
+# The three kernel lines live in two places: 6.1 and 6.12 are installed on
+# this Debian 12 host, 7.x only inside the Debian 13 root made by deps.sh
+# (its headers need Debian 13's gcc).  resolve_kernel turns what a user types
+# (6.1, 6.12, 7.3, 7, or a full `uname -r`) into the facts every other script
+# needs, so no script guesses paths on its own.
+
+FBLK_CACHE=${FBLK_CACHE:-/var/cache/fblk}
+FBLK_ROOT13=${FBLK_ROOT13:-$FBLK_CACHE/trixie-root}
+# The repository this copy of tools/vm/ belongs to.
+FBLK_TOP=${FBLK_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+FBLK_BUILD=${FBLK_BUILD:-$FBLK_TOP/build}
+FBLK_RESULTS=${FBLK_RESULTS:-$FBLK_TOP/results}
+LINUX_SRC_TARBALL=${LINUX_SRC_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
+
+log() { printf '%s: %s\n' "${FBLK_LOG_TAG:-vm}" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# Newest version in $1/lib/modules matching the glob $2 (empty if none).
+_newest_kver() {
+	local root=$1 pattern=$2 d best=
+	for d in "$root"/lib/modules/$pattern; do
+		[ -d "$d" ] || continue
+		best+="${d##*/}"$'\n'
+	done
+	printf '%s' "$best" | sort -V | tail -n1
+}
+
+# resolve_kernel SPEC: sets
+#   KVER_FULL  the kernel release (uname -r)
+#   KROOT      the userland the guest runs and the build happens in: "/" or
+#              the Debian 13 root
+#   KIMAGE     the kernel image to boot (KERNEL= overrides)
+#   KDIR       the kbuild directory, as seen from inside KROOT
+#   KCHROOT    1 if builds must run with chroot KROOT, else 0
+resolve_kernel() {
+	local spec=${1:-}
+	KCHROOT=0
+	KROOT=/
+	case $spec in
+	"")
+		if [ -d "/lib/modules/$(uname -r)/build" ]; then
+			KVER_FULL=$(uname -r)
+		else
+			KVER_FULL=$(_newest_kver / '6.1.*')
+		fi
+		;;
+	6.1)	KVER_FULL=$(_newest_kver / '6.1.*') ;;
+	6.12)	KVER_FULL=$(_newest_kver / '6.12.*+deb12-*') ;;
+	7 | 7.*)
+		KROOT=$FBLK_ROOT13
+		case $spec in 7 | 7.x) spec='7' ;; esac
+		if [ -d "$FBLK_ROOT13/lib/modules/$spec" ]; then
+			KVER_FULL=$spec
+		else
+			KVER_FULL=$(_newest_kver "$FBLK_ROOT13" "$spec.*")
+		fi
+		;;
+	*)
+		if [ -d "/lib/modules/$spec" ]; then
+			KVER_FULL=$spec
+		elif [ -d "$FBLK_ROOT13/lib/modules/$spec" ]; then
+			KVER_FULL=$spec
+			KROOT=$FBLK_ROOT13
+		else
+			KVER_FULL=
+		fi
+		;;
+	esac
+	[ -n "$KVER_FULL" ] ||
+		die "no installed kernel matches '$spec' (run 'make deps'; 7.x lives in $FBLK_ROOT13)"
+	[ "$KROOT" = / ] || KCHROOT=1
+	KIMAGE=${KERNEL:-${KROOT%/}/boot/vmlinuz-$KVER_FULL}
+	KDIR=${KDIR:-/lib/modules/$KVER_FULL/build}
+	[ -r "$KIMAGE" ] || die "no kernel image $KIMAGE"
+}
+
+# The short name of a kernel line, for TAP names and logs: 6.1, 6.12, 7.3.
+kline() { local v=$1; v=${v%%-*}; v=${v%%+*}; echo "${v%.*}"; }
+
+# Run a command in the kernel's userland: directly for the host's kernels, in
+# the Debian 13 root for 7.x.  Build paths are passed as seen from there.
+in_kroot() {
+	if [ "$KCHROOT" = 1 ]; then
+		chroot "$KROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/root LANG=C.UTF-8 "$@"
+	else
+		"$@"
+	fi
+}
+
+# Extract a few files from Debian's linux-source-6.1 tarball into $1 once.
+# One tar pass decompresses the whole 138 MB stream (about 10 s), so ask for
+# everything any caller needs at once.
+linux_src_files() {
+	local dest=$1 stamp=$1/.extracted tmp top
+	[ -e "$stamp" ] && [ "$stamp" -nt "$LINUX_SRC_TARBALL" ] && return 0
+	[ -r "$LINUX_SRC_TARBALL" ] || die "missing $LINUX_SRC_TARBALL (run 'make deps')"
+	log "extracting checkpatch and kselftest headers from ${LINUX_SRC_TARBALL##*/}"
+	tmp=$(mktemp -d "$FBLK_BUILD/.src-XXXXXX")
+	top=linux-source-6.1
+	tar -C "$tmp" -xJf "$LINUX_SRC_TARBALL" \
+		$top/scripts/checkpatch.pl $top/scripts/spelling.txt \
+		$top/scripts/const_structs.checkpatch \
+		$top/tools/testing/selftests/kselftest_harness.h \
+		$top/tools/testing/selftests/kselftest.h
+	mkdir -p "$dest/scripts" "$dest/ksft"
+	mv "$tmp/$top"/scripts/* "$dest/scripts/"
+	mv "$tmp/$top"/tools/testing/selftests/*.h "$dest/ksft/"
+	rm -rf "$tmp"
+	touch "$stamp"
+}

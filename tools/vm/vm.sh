@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Boot one test VM and watch it.
+#
+#   vm.sh [-k KVER] [-m check|smoke|demo|shell] [-t PATTERN] [-o RUN_DIR]
+#
+# KVER is 6.1, 6.12, 7.3 or a full release (see lib.sh); build/<kver>/ must
+# have been built (build.sh).  The VM runs tools/vm/guest-run.sh in MODE and
+# writes into RUN_DIR (default results/<date>-<kver>/): console.log (the
+# serial console), stream.log (the runner's line protocol, second serial
+# port), tests/<name>.log, dmesg.txt, and host.log (what this script saw).
+# Prints RUN_DIR on stdout when done.  report.py turns RUN_DIR into TAP.
+#
+# Time limits, because a kernel bug can hang the guest in ways no guest-side
+# timeout survives: FBLK_BOOT_TIMEOUT (s to the runner's FBLK-READY, default
+# 300), FBLK_TEST_TIMEOUT (each test inside the guest, default 300; the host
+# allows 90 s more before it kills the VM) and FBLK_VM_TIMEOUT (the whole VM,
+# default 3000).  V=1 also copies the console to stderr.
+#
+# Environment for other kernels: KERNEL=/path/bzImage boots that image instead
+# of the distribution's (its modules must match KVER).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+FBLK_LOG_TAG=vm
+
+spec=${KVER:-6.1} mode=check filter=${T:-} run_dir=
+while getopts k:m:t:o: opt; do
+	case $opt in
+	k) spec=$OPTARG ;;
+	m) mode=$OPTARG ;;
+	t) filter=$OPTARG ;;
+	o) run_dir=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+resolve_kernel "$spec"
+line=$(kline "$KVER_FULL")
+out=$FBLK_BUILD/$KVER_FULL
+[ -r "$out/fblk.ko" ] || [ "$mode" = shell ] || die "$out/fblk.ko missing: build first (make check does)"
+
+boot_timeout=${FBLK_BOOT_TIMEOUT:-300}
+test_timeout=${FBLK_TEST_TIMEOUT:-300}
+vm_timeout=${FBLK_VM_TIMEOUT:-3000}
+
+run_dir=${run_dir:-$FBLK_RESULTS/$(date -u +%Y%m%d-%H%M%S)-$KVER_FULL}
+mkdir -p "$run_dir"
+run_dir=$(cd "$run_dir" && pwd)
+: >"$run_dir/stream.log"
+: >"$run_dir/host.log"
+{
+	printf 'MODE=%q\n' "$mode"
+	printf 'FILTER=%q\n' "$filter"
+	printf 'TEST_TIMEOUT=%q\n' "$test_timeout"
+	printf 'KLINE=%q\n' "$line"
+} >"$run_dir/run.env"
+hostlog() { printf '%s\n' "$*" >>"$run_dir/host.log"; }
+
+# The guest runs its scripts from the build directory, so the 7.x root needs
+# no copy of the repository.
+mkdir -p "$out/vm"
+cp "$FBLK_TOP"/tools/vm/{guest-run.sh,demo.sh} "$out/vm/"
+
+initrd=$FBLK_BUILD/initramfs/$KVER_FULL.cpio.gz
+"$FBLK_TOP/tools/vm/initramfs.sh" "$KVER_FULL" "$KROOT" "$initrd"
+
+# quiet: boot messages stay out of the console; guest-run.sh raises the
+# console level once tests start.  panic=-1 with -no-reboot: a panic ends qemu.
+append="console=ttyS0 quiet panic=-1 oops=panic rdinit=/init"
+[ -n "${FBLK_APPEND:-}" ] && append+=" $FBLK_APPEND"
+qemu=(qemu-system-x86_64 -cpu max -smp 2 -m 3072 -nographic -no-reboot
+	-kernel "$KIMAGE" -initrd "$initrd" -append "$append"
+	-virtfs "local,path=$KROOT,mount_tag=root,security_model=none,readonly=on,multidevs=remap"
+	-virtfs "local,path=$out,mount_tag=fblk,security_model=none,multidevs=remap"
+	-virtfs "local,path=$run_dir,mount_tag=results,security_model=none,multidevs=remap"
+	-serial mon:stdio -serial "file:$run_dir/stream.log")
+
+log "booting $KVER_FULL ($mode) -> ${run_dir#"$FBLK_TOP"/}"
+hostlog "kernel $KVER_FULL image $KIMAGE root $KROOT mode $mode filter '$filter'"
+hostlog "qemu ${qemu[*]}"
+
+if [ "$mode" = shell ]; then
+	# Interactive: the console is the terminal (Ctrl-a x leaves qemu).
+	"${qemu[@]}" 2>&1 | tee "$run_dir/console.log"
+	echo "$run_dir"
+	exit 0
+fi
+
+t0=$(date +%s)
+if [ "${V:-0}" = 1 ]; then
+	"${qemu[@]}" </dev/null > >(tee "$run_dir/console.log" >&2) 2>&1 &
+else
+	"${qemu[@]}" </dev/null >"$run_dir/console.log" 2>&1 &
+fi
+qemu_job=$!
+
+stop_vm() {
+	hostlog "FBLK-HOST-KILL $*"
+	log "[$line] killing the VM: $*"
+	kill -TERM "$qemu_job" 2>/dev/null || true
+	sleep 3
+	kill -KILL "$qemu_job" 2>/dev/null || true
+}
+
+rc_word() {
+	case $1 in
+	0) echo ok ;;
+	4) echo skip ;;
+	124 | 137) echo TIMEOUT ;;
+	*) echo "FAIL (exit $1)" ;;
+	esac
+}
+
+# Follow the runner's stream: show progress and remember which test runs
+# since when.  A line still being written stays in $partial until its end.
+ready=0 current= since=0 partial=
+exec 4<"$run_dir/stream.log"
+handle() {
+	local l=${1%$'\r'} rest
+	case $l in
+	"FBLK-READY "*)
+		ready=1
+		log "[$line] booted in $(($(date +%s) - t0)) s (${l#FBLK-READY })"
+		;;
+	"FBLK-BEGIN "*)
+		current=${l#FBLK-BEGIN } since=$(date +%s)
+		[ "$mode" = demo ] || printf '%s: [%s] %-40s ' "$FBLK_LOG_TAG" "$line" "$current" >&2
+		;;
+	"FBLK-END "*)
+		rest=${l#FBLK-END * rc=}
+		current=
+		[ "$mode" = demo ] || printf '%s (%s s)\n' "$(rc_word "${rest%% *}")" "${rest##*secs=}" >&2
+		;;
+	"FBLK-SETUP-FAIL "*) log "[$line] $l" ;;
+	FBLK-*) ;;
+	*) [ "$mode" = demo ] && printf '%s\n' "$l" >&2 ;;
+	esac
+	return 0
+}
+drain() {
+	local l
+	while :; do
+		if IFS= read -r l <&4; then
+			handle "$partial$l"
+			partial=
+		else
+			partial+=$l
+			return 0
+		fi
+	done
+}
+
+# Watchdog: the guest enforces each test's limit itself; this catches a
+# guest that cannot (a hung kernel, a task stuck in D state, a lost boot).
+limit=$((test_timeout + 90))
+[ "$mode" = demo ] && limit=$((limit + 600))
+while kill -0 "$qemu_job" 2>/dev/null; do
+	sleep 1
+	drain
+	now=$(date +%s)
+	if [ $((now - t0)) -gt "$vm_timeout" ]; then
+		stop_vm "vm-timeout ${current:-none} $vm_timeout s"
+		break
+	elif [ $ready = 0 ] && [ $((now - t0)) -gt "$boot_timeout" ]; then
+		stop_vm "boot-timeout $boot_timeout s"
+		break
+	elif [ -n "$current" ] && [ $((now - since)) -gt "$limit" ]; then
+		stop_vm "test-timeout $current $((now - since)) s"
+		break
+	fi
+done
+wait "$qemu_job" 2>/dev/null || true
+drain
+[ -z "$partial" ] || handle "$partial"
+[ -z "$current" ] || printf '\n' >&2
+hostlog "qemu exited after $(($(date +%s) - t0)) s"
+echo "$run_dir"
