@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# fblk: files as block devices through asynchronous kiocb I/O.
+#
+#   make [KVER=...]          build fblk.ko here against /lib/modules/$KVER/build
+#   make tools               build tools/fblksetup/fblksetup
+#   make install             install fblk.ko, fblksetup and its man page
+#   make deps                install what building and testing need (root)
+#   make check [KVER=6.1|6.12|7.3|<release>] [T=pattern] [KERNEL=bzImage]
+#                            lint, build for, boot and test one kernel line,
+#                            or without KVER the CI set (6.1, 7.3, 6.12)
+#   make lint                checkpatch --strict, W=1 and sparse builds
+#   make demo [KVER=...]     a guided tour in a VM: fblk next to loop
+#   make shell [KVER=...]    a root shell in the test VM (Ctrl-a x quits)
+#   make build [KVER=...]    what `check` builds, into build/<release>/
+#   make clean               remove build outputs (results/ stays)
+#
+# KVER takes a line (6.1, 6.12, 7.3) or a full release; 7.x lives in the
+# Debian 13 root that `make deps` makes, and everything for it builds there.
+
+KVER_ALIAS := $(KVER)
+ifeq ($(KVER),)
+KVER := $(shell tools/vm/kver.sh 2>/dev/null)
+else
+KVER := $(shell tools/vm/kver.sh $(KVER) 2>/dev/null)
+endif
+KDIR ?= /lib/modules/$(KVER)/build
+
+export T KERNEL V LINT
+
+all: modules
+
+modules:
+	@test -n "$(KVER)" || { echo "no kernel headers found: make deps" >&2; exit 1; }
+	@test -d "$(KDIR)" || { echo "$(KDIR) missing (7.x builds in the Debian 13 root: make build KVER=7.3)" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+tools:
+	$(MAKE) -C tools/fblksetup
+
+install: modules tools
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	$(MAKE) -C tools/fblksetup install PREFIX=/usr/local
+
+deps:
+	tools/vm/deps.sh
+
+build:
+	tools/vm/build.sh $(or $(KVER_ALIAS),6.1)
+
+check:
+	KVER=$(KVER_ALIAS) tools/vm/check.sh
+
+lint:
+	tools/vm/lint.sh >/dev/null; rc=$$?; cat build/lint/lint.tap; exit $$rc
+
+demo:
+	KVER=$(or $(KVER_ALIAS),6.1) tools/vm/check.sh --demo
+
+shell:
+	tools/vm/build.sh $(or $(KVER_ALIAS),6.1)
+	tools/vm/vm.sh -k $(or $(KVER_ALIAS),6.1) -m shell >/dev/null
+
+clean:
+	-test -d "$(KDIR)" && $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	-$(MAKE) -C tools/fblksetup clean
+	rm -rf build
+
+.PHONY: all modules tools install deps build check lint demo shell clean

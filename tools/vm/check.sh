@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `make check`: lint, build, boot, test, report.
+#
+#   check.sh                 the CI set: lint; the full suite on 6.1 and 7.3;
+#                            build, boot and a load test on 6.12
+#   KVER=6.12 check.sh       lint and the full suite on one kernel line
+#   T=pattern                only tests whose name matches (glob or substring,
+#                            comma-separated); skips lint unless LINT=1
+#   LINT=0                   no lint
+#   check.sh --demo          build for KVER (default 6.1) and run the demo
+#
+# Each VM run keeps its files in results/<date>-<kver>/ (with tap.txt, the
+# run's own report); the combined TAP goes to stdout and
+# results/<date>-check.tap.  Ends with "N passed, N failed"; exits 1 on any
+# failure.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+FBLK_LOG_TAG=check
+vm=$FBLK_TOP/tools/vm
+
+stamp=$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$FBLK_RESULTS"
+T=${T:-}
+phase_log=()
+
+# phase NAME CMD...: run CMD, remember how long it took.
+phase() {
+	local name=$1 t0 rc
+	shift
+	t0=$(date +%s)
+	"$@"
+	rc=$?
+	phase_log+=("$(printf '%-28s %4d s%s' "$name" $(($(date +%s) - t0)) \
+		"$([ $rc = 0 ] || echo "  (failed)")")")
+	return $rc
+}
+
+# one_kernel SPEC MODE: build and run one kernel line; prints its run dir.
+# A failed build still yields a run dir, whose report names the failure.
+one_kernel() {
+	local spec=$1 mode=$2 full line dir
+	(resolve_kernel "$spec") || return 1
+	resolve_kernel "$spec"
+	full=$KVER_FULL line=$(kline "$KVER_FULL")
+	dir=$FBLK_RESULTS/$stamp-$full
+	mkdir -p "$dir"
+	if ! phase "build $line" "$vm/build.sh" "$spec" >"$dir/build.log" 2>&1; then
+		log "[$line] build failed:"
+		tail -n 30 "$dir/build.log" >&2
+		printf 'MODE=%s\nKLINE=%s\n' "$mode" "$line" >"$dir/run.env"
+		echo "FBLK-SETUP-FAIL build failed (see ${dir#"$FBLK_TOP"/}/build.log)" >"$dir/stream.log"
+	else
+		phase "boot+test $line ($mode)" "$vm/vm.sh" -k "$spec" -m "$mode" -t "$T" -o "$dir" >/dev/null
+	fi
+	"$vm/report.py" "$dir" >"$dir/tap.txt"
+	runs+=("$dir")
+}
+
+runs=()
+lint_args=()
+if [ "${1:-}" = --demo ]; then
+	spec=${KVER:-6.1}
+	phase "build $spec" "$vm/build.sh" "$spec" || exit 1
+	resolve_kernel "$spec"
+	phase "demo $spec" "$vm/vm.sh" -k "$spec" -m demo \
+		-o "$FBLK_RESULTS/$stamp-$KVER_FULL-demo" >/dev/null
+	printf '%s\n' "${phase_log[@]}" >&2
+	exit 0
+fi
+
+lint=${LINT:-$([ -n "$T" ] && echo 0 || echo 1)}
+if [ "$lint" = 1 ]; then
+	lintdir=$FBLK_RESULTS/$stamp-lint
+	phase lint "$vm/lint.sh" "$lintdir" >/dev/null
+	lint_args=(--lint "$lintdir/lint.tap")
+fi
+
+if [ -n "${KVER:-}" ]; then
+	one_kernel "$KVER" check || exit 1
+else
+	one_kernel 6.1 check
+	one_kernel 7.3 check
+	one_kernel 6.12 smoke
+fi
+
+"$vm/report.py" "${lint_args[@]}" "${runs[@]}" | tee "$FBLK_RESULTS/$stamp-check.tap"
+rc=${PIPESTATUS[0]}
+{
+	echo "check: phases"
+	printf '  %s\n' "${phase_log[@]}"
+	echo "check: results in ${FBLK_RESULTS#"$FBLK_TOP"/}/$stamp-*"
+} >&2
+# The summary line must stay the last line of stdout for CI.
+exit "$rc"
