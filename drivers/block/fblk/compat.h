@@ -49,6 +49,13 @@ typedef fmode_t fblk_mode_t;
 	}
 #endif
 
+/* 7.0: blk_mq_ops->init_request takes the NUMA node as an int. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0)
+typedef int fblk_numa_node_t;
+#else
+typedef unsigned int fblk_numa_node_t;
+#endif
+
 /* 6.14: BLK_MQ_F_SHOULD_MERGE is gone, merging is the default. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
 #define FBLK_TAG_SET_FLAGS		0

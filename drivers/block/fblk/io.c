@@ -82,11 +82,14 @@ static void fblk_cmd_iter(struct fblk_cmd *cmd, struct iov_iter *iter,
 		iov_iter_bvec(iter, dir, cmd->bvec, cmd->nr_bvec,
 			      blk_rq_bytes(rq));
 	} else {
+		const struct bio_vec *first = __bvec_iter_bvec(bio->bi_io_vec,
+							 bio->bi_iter);
+
 		/* A split bio may start in the middle of its first bvec. */
-		iov_iter_bvec(iter, dir,
-			      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
-			      cmd->nr_bvec, blk_rq_bytes(rq));
-		iter->iov_offset = bio->bi_iter.bi_bvec_done;
+		iov_iter_bvec(iter, dir, first, cmd->nr_bvec, blk_rq_bytes(rq));
+		iter->iov_offset = mp_bvec_iter_offset(bio->bi_io_vec,
+						       bio->bi_iter) -
+				   first->bv_offset;
 	}
 	iov_iter_advance(iter, cmd->done);
 }

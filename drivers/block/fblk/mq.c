@@ -35,7 +35,7 @@ static void fblk_complete_rq(struct request *rq)
 }
 
 static int fblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
-			     unsigned int hctx_idx, unsigned int numa_node)
+			     unsigned int hctx_idx, fblk_numa_node_t numa_node)
 {
 	struct fblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 

@@ -72,8 +72,10 @@ FBLK_ATTR_RO(io_mode, "%s",
 	     fblk_flag(dev, FBLK_FL_DIRECT_IO) ? "direct" : "buffered");
 FBLK_ATTR_RO(nr_hw_queues, "%u", dev->tag_set.nr_hw_queues);
 FBLK_ATTR_RO(queue_depth, "%u", dev->tag_set.queue_depth);
-FBLK_ATTR_RO(backing_inode, "%lu",
-	     dev->backing ? file_inode(dev->backing)->i_ino : 0);
+/* i_ino widened from unsigned long to u64 in 7.x: print it as the wider. */
+FBLK_ATTR_RO(backing_inode, "%llu",
+	     dev->backing ?
+	     (unsigned long long)file_inode(dev->backing)->i_ino : 0);
 
 static ssize_t backing_dev_show(struct device *d,
 				struct device_attribute *attr, char *buf)
