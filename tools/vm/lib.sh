@@ -83,6 +83,8 @@ kline() { local v=$1; v=${v%%-*}; v=${v%%+*}; echo "${v%.*}"; }
 # the Debian 13 root for 7.x.  Build paths are passed as seen from there.
 in_kroot() {
 	if [ "$KCHROOT" = 1 ]; then
+		# objtool reads /proc/self/limits while linking the module.
+		mountpoint -q "$KROOT/proc" || mount -t proc proc "$KROOT/proc"
 		chroot "$KROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 			HOME=/root LANG=C.UTF-8 "$@"
 	else
