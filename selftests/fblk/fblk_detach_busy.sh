@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Detach while fio is doing I/O on the device: the detach returns at once
+# (deferred, since fio has the device open), fio's I/O keeps working and
+# verifies, and the device comes unbound when fio closes it.  In buffered
+# and direct modes.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+tap_plan 8
+fblk_require_module || tap_done
+
+# detach_under_fio MODE
+detach_under_fio() {
+	local mode=$1 what=${1:-buffered} dev img pid rc
+	img=$(fblk_image "$FBLK_SCRATCH" 64M)
+	dev=$(fblk_attach "$img" ${mode:+"$mode"}) || {
+		not_ok "$what: attach"
+		return
+	}
+	# rate-limited, so that it is still running when the detach comes
+	fio --name=busy --filename="$dev" --ioengine=libaio --direct=1 \
+		--rw=randwrite --bs=4k --iodepth=32 --numjobs=2 --size=8M \
+		--offset_increment=16M --rate_iops=1000 \
+		--verify=crc32c --verify_backlog=64 \
+		--output="$FBLK_T_STATE/fio-$what.out" >/dev/null 2>&1 &
+	pid=$!
+	fblk_at_exit "kill $pid"
+	sleep 1
+	if timeout 10 python3 -c "$_FBLK_PY" detach "$dev"; then
+		if [ "$(fblk_attr "$dev" state)" = bound ] && [ "$(fblk_attr "$dev" autoclear)" = 1 ]; then
+			ok "$what: detach under I/O returns 0 and is deferred (bound, autoclear)"
+		else
+			not_ok "$what: detach under I/O returns 0 and is deferred (bound, autoclear)" \
+				"state $(fblk_attr "$dev" state), autoclear $(fblk_attr "$dev" autoclear)"
+		fi
+	else
+		not_ok "$what: detach under I/O returns 0 and is deferred (bound, autoclear)" \
+			"detach failed or hung"
+	fi
+	wait $pid
+	rc=$?
+	if [ $rc = 0 ] && ! grep -q "err=[ ]*[1-9]" "$FBLK_T_STATE/fio-$what.out"; then
+		ok "$what: fio finishes with no errors after the detach"
+	else
+		sed 's/^/# /' "$FBLK_T_STATE/fio-$what.out"
+		not_ok "$what: fio finishes with no errors after the detach" "fio exited $rc"
+	fi
+	if fblk_wait_attr "$dev" state unbound 10; then
+		ok "$what: the device is unbound after fio closes it"
+	else
+		not_ok "$what: the device is unbound after fio closes it" "state $(fblk_attr "$dev" state)"
+	fi
+	check "$what: the device reports size 0 once unbound" test "$(bdev_size "$dev")" = 0
+}
+
+detach_under_fio ""
+detach_under_fio direct
+
+tap_done
