@@ -431,6 +431,9 @@ static int fblk_open(struct gendisk *disk, fblk_mode_t mode)
 		return err;
 	if (dev->state == FBLK_STATE_DELETING)
 		err = -ENXIO;
+	/* Not every kernel line refuses writers of a read-only disk itself. */
+	else if ((mode & FBLK_MODE_WRITE) && (dev->flags & FBLK_FL_READ_ONLY))
+		err = -EROFS;
 	mutex_unlock(&dev->lock);
 	return err;
 }
