@@ -243,6 +243,39 @@ uint64_t fblk_encode_dev(dev_t dev)
 	return (mi & 0xff) | (ma << 8) | ((mi & ~0xffULL) << 12);
 }
 
+/* nr_cpu_ids: the highest possible CPU + 1, from "0-3" or "0,2-5". */
+unsigned int nr_possible_cpus(void)
+{
+	unsigned int lo, hi, max = 0;
+	char buf[256], *p = buf;
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return sysconf(_SC_NPROCESSORS_CONF);
+	}
+	fclose(f);
+	while (*p) {
+		int n = 0;
+
+		if (sscanf(p, "%u-%u%n", &lo, &hi, &n) == 2 && n)
+			;
+		else if (sscanf(p, "%u%n", &lo, &n) == 1 && n)
+			hi = lo;
+		else
+			break;
+		if (hi + 1 > max)
+			max = hi + 1;
+		p += n;
+		if (*p == ',')
+			p++;
+		else
+			break;
+	}
+	return max;
+}
+
 const char *scratch_dir(const char *env, const char *fallback)
 {
 	const char *dir = getenv(env);

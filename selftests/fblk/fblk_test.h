@@ -56,6 +56,7 @@ int fblk_sysfs_u64(int nr, const char *attr, uint64_t *val);
 bool fblk_sysfs_exists(int nr, const char *attr);
 bool fblk_wait_state(int nr, const char *state, int timeout_ms);
 uint64_t fblk_encode_dev(dev_t dev);
+unsigned int nr_possible_cpus(void);
 
 /* Backing files and directories */
 const char *scratch_dir(const char *env, const char *fallback);
