@@ -43,21 +43,23 @@ check() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 
-diag() { printf '# %s\n' "$@"; }
+# Each line of each argument as a TAP comment.
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
 # ---- helpers ----
 
 # N of /dev/fblkN
 num() { local d=${1##*/}; echo "${d#fblk}"; }
-attr() { cat "/sys/block/fblk$(num "$1")/fblk/$2" 2>/dev/null; }
-size_bytes() { echo $(($(cat "/sys/block/fblk$(num "$1")/size") * 512)); }
+# (Builtins rather than cat: every fork is slow in an emulated VM.)
+attr() { local d=${1##*/}; echo "$(<"/sys/block/$d/fblk/$2")"; } 2>/dev/null
+size_bytes() { local d=${1##*/}; echo $(($(<"/sys/block/$d/size") * 512)); }
 
 # Devices bound now, and devices present now, one name per line.
 bound_devices() {
 	local d
 	for d in /sys/block/fblk*; do
 		[ -e "$d/fblk/state" ] || continue
-		[ "$(cat "$d/fblk/state")" = unbound ] || echo "${d##*/}"
+		[ "$(<"$d/fblk/state")" = unbound ] || echo "${d##*/}"
 	done
 }
 all_devices() {
@@ -67,33 +69,35 @@ all_devices() {
 	done
 }
 
-# FBLK_CTL_REMOVE (_IO(0xFB, 0x81)): fblksetup has no such option, like
-# losetup, but the tests must take away the devices they made.
+# FBLK_CTL_REMOVE (_IO(0xFB, 0x81)) of each N given: fblksetup has no such
+# option, like losetup, but the tests must take away the devices they made.
 ctl_remove() {
-	python3 - "$1" <<'EOF'
+	python3 - "$@" <<'EOF'
 import fcntl, os, sys
 fd = os.open("/dev/fblk-control", os.O_RDWR)
-fcntl.ioctl(fd, 0xFB81, int(sys.argv[1]))
+for n in sys.argv[1:]:
+    try:
+        fcntl.ioctl(fd, 0xFB81, int(n))
+    except OSError as e:
+        print("# FBLK_CTL_REMOVE %s: %s" % (n, e))
 EOF
 }
 
-DEVICES_AT_START=$(all_devices)
+DEVICES_AT_START=" $(all_devices | tr '\n' ' ') "
 
 cleanup() {
-	local d f
+	local d f extra=()
 
-	for f in "$DIR"/*.img; do
-		[ -e "$f" ] || continue
-		for d in $("$FBLKSETUP" -j "$f" -l -n -O NAME --raw 2>/dev/null); do
-			"$FBLKSETUP" -d "$d" 2>/dev/null
-		done
+	# Ours are the devices backed by files in $DIR.
+	"$FBLKSETUP" -l -n --raw -O NAME,BACK-FILE 2>/dev/null | while read -r d f; do
+		case $f in "$DIR"/* | "$TMPFS/fblksetup-tmpfs.$$.img") "$FBLKSETUP" -d "$d" ;; esac
 	done
 	# Devices made by -f, --queues/--depth or DEV FILE go away again.
 	for d in $(all_devices); do
-		grep -qx "$d" <<<"$DEVICES_AT_START" && continue
-		[ "$(cat "/sys/block/$d/fblk/state")" = unbound ] || continue
-		ctl_remove "${d#fblk}" 2>/dev/null
+		[[ $DEVICES_AT_START == *" $d "* ]] && continue
+		[ "$(<"/sys/block/$d/fblk/state")" = unbound ] && extra+=("${d#fblk}")
 	done
+	[ ${#extra[@]} -eq 0 ] || ctl_remove "${extra[@]}"
 	rm -rf "$DIR" "$TMPFS/fblksetup-tmpfs.$$.img"
 }
 trap cleanup EXIT
@@ -153,6 +157,7 @@ check "fblksetup DEV prints the same line" \
 	grep -qE "^$dev1: \[[0-9]+\]:$ino1 \($img1\)\$" <<<"$out"
 
 out=$("$FBLKSETUP" -l)
+diag "fblksetup -l:" "$out"
 check "-l prints losetup's default columns plus fblk's" \
 	[ "$(head -n1 <<<"$out" | tr -s ' ' | sed 's/ $//')" = \
 	  "NAME SIZELIMIT OFFSET AUTOCLEAR RO BACK-FILE DIO LOG-SEC QUEUES DEPTH MODE STATE" ]
@@ -224,6 +229,29 @@ out=$("$FBLKSETUP" -j "$img1" -o 1M -l -n -O NAME)
 check "-j FILE -o N matches the offset" [ "$out" = "$dev" ]
 out=$("$FBLKSETUP" -j "$img1" -o 2M -l -n -O NAME)
 check "-j FILE -o other does not" [ -z "$out" ]
+
+out=$("$FBLKSETUP" -L -f --show -o 1M --sizelimit 4M "$img1")
+check "-L -f with the same offset and size limit reuses $dev" [ "$out" = "$dev" ]
+err=$("$FBLKSETUP" -L -f --show -o 2M "$img1" 2>&1)
+rc=$?
+check "-L -f with an overlapping range fails, naming $dev" \
+	eval '[ $rc -eq 1 ] && grep -qF "$dev: overlapping" <<<"$err" &&
+	      [ "$("$FBLKSETUP" -j "$img1" -l -n -O NAME)" = "$dev" ]'
+
+out=$("$FBLKSETUP" -l -O +SIZE "$dev" | head -n1)
+check "-O +SIZE adds to the default columns" eval '[[ $out =~ ^NAME\ .*\ STATE\ +SIZE$ ]]'
+check "--output-all --json has all 17 columns" eval \
+	'"$FBLKSETUP" --output-all --json "$dev" | python3 -c "import json,sys; d = json.load(sys.stdin)[\"fblkdevices\"][0]; assert len(d) == 17 and d[\"size\"] == 4194304 and d[\"back-ino\"] == $ino1, d"'
+
+# Users who cannot open /dev/fblkN list from sysfs, as with losetup.
+if command -v setpriv >/dev/null && [ "$(stat -c %a "$dev")" != 666 ]; then
+	asroot=$("$FBLKSETUP" -l --raw -O NAME,BACK-FILE,BACK-INO,OFFSET,SIZELIMIT,RO,LOG-SEC,QUEUES,DEPTH,MODE,STATE "$dev")
+	asuser=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$FBLKSETUP" -l --raw -O NAME,BACK-FILE,BACK-INO,OFFSET,SIZELIMIT,RO,LOG-SEC,QUEUES,DEPTH,MODE,STATE "$dev")
+	check "an unprivileged user sees the same listing (from sysfs)" \
+		eval '[ -n "$asuser" ] && [ "$asuser" = "$asroot" ]'
+	diag "as nobody: $asuser"
+fi
 "$FBLKSETUP" -d "$dev"
 
 dev=$(attach "$img1" --offset=0x100000)
@@ -335,7 +363,7 @@ else
 	check "--direct-io on tmpfs: exit 1 with the direct I/O hint, nothing attached" \
 		eval '[ $rc -eq 1 ] && grep -q "backing file does not support direct I/O" "$DIR/err" &&
 		      [ "$(bound_devices)" = "$bound_before" ]'
-	diag "$(cat "$DIR/err")"
+	diag "$(<"$DIR/err")"
 fi
 
 # ---- a device backed by itself ----
@@ -360,17 +388,17 @@ done
 wait
 par_ok=1
 for i in 1 2 3 4 5 6 7 8; do
-	d=$(cat "$DIR/par$i.out")
-	if [ "$(cat "$DIR/par$i.rc")" != 0 ] || [ "$(attr "$d" backing_file)" != "$DIR/par$i.img" ]; then
+	d=$(<"$DIR/par$i.out")
+	if [ "$(<"$DIR/par$i.rc")" != 0 ] || [ "$(attr "$d" backing_file)" != "$DIR/par$i.img" ]; then
 		par_ok=0
-		diag "par$i: rc $(cat "$DIR/par$i.rc") dev '$d' backing '$(attr "$d" backing_file)' $(cat "$DIR/par$i.err")"
+		diag "par$i: rc $(<"$DIR/par$i.rc") dev '$d' backing '$(attr "$d" backing_file)' $(<"$DIR/par$i.err")"
 	fi
 done
 check "8 parallel -f --show: all succeed, each device backed by its own file" [ $par_ok = 1 ]
 check "8 parallel -f --show: 8 distinct devices" \
 	[ "$(cat "$DIR"/par*.out | sort -u | grep -c '^/dev/fblk')" = 8 ]
 for i in 1 2 3 4 5 6 7 8; do
-	"$FBLKSETUP" -d "$(cat "$DIR/par$i.out")" 2>/dev/null
+	"$FBLKSETUP" -d "$(<"$DIR/par$i.out")" 2>/dev/null
 done
 
 # ---- --queues, --depth ----
@@ -410,7 +438,7 @@ bad_usage() {
 		ok "bad usage exits 2, changes nothing: $desc"
 	else
 		not_ok "bad usage exits 2, changes nothing: $desc (rc $rc)"
-		diag "$(cat "$DIR/err")"
+		diag "$(<"$DIR/err")"
 	fi
 }
 bad_usage "unknown option" --no-such-option -f "$img1"
