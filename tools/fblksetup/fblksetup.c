@@ -211,7 +211,8 @@ static uint64_t size_or_usage(const char *arg, const char *what)
 	uint64_t v;
 	int ret = parse_size(arg, &v);
 
-	if (ret == -ERANGE)
+	/* File offsets are signed 64-bit numbers (loff_t) in the kernel. */
+	if (ret == -ERANGE || (!ret && v > INT64_MAX))
 		usage_error("invalid %s '%s': too large", what, arg);
 	if (ret)
 		usage_error("invalid %s '%s': not a size", what, arg);
@@ -284,6 +285,12 @@ static const struct option longopts[] = {
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* For getopt's errors: was the option at fault a --long one? */
+static bool is_long_option(const char *arg)
+{
+	return arg && !strncmp(arg, "--", 2) && arg[2];
+}
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
@@ -406,12 +413,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 			printf("fblksetup from fblk %s\n", FBLKSETUP_VERSION);
 			exit(EXIT_OK);
 		case ':':
-			if (optopt)
+			if (!is_long_option(argv[optind - 1]))
 				usage_error("option requires an argument -- '%c'", optopt);
 			usage_error("option '%s' requires an argument", argv[optind - 1]);
 		default:
-			if (optopt)
+			if (!is_long_option(argv[optind - 1]))
 				usage_error("invalid option -- '%c'", optopt);
+			if (optopt)	/* a known long option given an argument */
+				usage_error("option '%.*s' doesn't allow an argument",
+					    (int)strcspn(argv[optind - 1], "="),
+					    argv[optind - 1]);
 			usage_error("unrecognized option '%s'", argv[optind - 1]);
 		}
 	}
@@ -794,14 +805,13 @@ static void remove_device(unsigned int number)
 	}
 }
 
+/* DEV FILE: device @number, already parsed from o->device. */
 static int attach_device(const struct options *o, int backing_fd,
 			 const struct stat *st, unsigned int *number)
 {
 	bool created, open_failed;
 	int ret;
 
-	if (device_number_or_warn(o->device, number))
-		return -1;
 	if (prepare_device(o, o->device, *number, &created))
 		return -1;
 	ret = configure(*number, backing_fd, o, &open_failed);
@@ -882,10 +892,12 @@ static void warn_size(const struct options *o, const struct stat *st)
 
 static int do_attach(struct options *o)
 {
-	unsigned int number;
+	unsigned int number = 0;
 	struct stat st;
 	int fd, ret;
 
+	if (!o->find && device_number_or_warn(o->device, &number))
+		return EXIT_FAIL;
 	fd = open_backing(o, &st);
 	if (fd < 0)
 		return EXIT_FAIL;
