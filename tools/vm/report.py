@@ -94,26 +94,40 @@ def read_env(path):
 def parse_tap(lines):
     """Top-level TAP results of one test executable's output.
 
-    Returns (plan, [(ok, name, directive, diagnostics before it)]).  Indented
-    lines are nested sub-tests' output and count only as diagnostics.
+    Returns (plan, [[ok, name, directive, diagnostics]], trailing lines).
+    Indented lines are nested sub-tests' output and count only as
+    diagnostics.  kselftest_harness prints a failure's details before its
+    result line (in a block that starts with "#  RUN"); lib.sh-style shell
+    tests print them after it: a block between two results goes to the
+    failure it explains.
     """
-    plan, results, diag = None, [], []
+    plan, results, block = None, [], []
+
+    def flush_block(next_is_result):
+        if not block:
+            return []
+        harness_style = any(l.lstrip("# ").startswith("RUN ") for l in block)
+        if results and not results[-1][0] and not harness_style:
+            results[-1][3].extend(block[:DIAG_LINES])
+            return []
+        return block[-DIAG_LINES:] if next_is_result else list(block)
+
     for line in lines:
-        if line.startswith((" ", "\t")):
-            diag.append(line.strip())
-            continue
         m = TAP_PLAN.match(line)
         if m and plan is None:
             plan = int(m.group(1))
             continue
         m = TAP_RESULT.match(line)
         if m:
-            results.append((m.group(1) == "ok", m.group(3).strip(),
-                            (m.group(4) or "").strip(), diag[-DIAG_LINES:]))
-            diag = []
+            before = flush_block(True)
+            block = []
+            ok = m.group(1) == "ok"
+            results.append([ok, m.group(3).strip(), (m.group(4) or "").strip(),
+                             [] if ok else before])
         elif line.strip() and not line.startswith("TAP version"):
-            diag.append(line)
-    return plan, results, diag
+            block.append(line.strip() if line.startswith((" ", "\t")) else line)
+    trailing = flush_block(False)
+    return plan, results, trailing
 
 
 def report_test(rep, prefix, name, lines, rc, note=None):
