@@ -29,6 +29,9 @@ export PATH=/fblk/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 export HOME=/root LANG=C.UTF-8 TERM=${TERM:-linux}
 export FBLK_KO=/fblk/fblk.ko FBLK_BIN=/fblk/bin
 export FBLK_SCRATCH=/mnt/ext4 FBLK_SCRATCH_XFS=/mnt/xfs FBLK_SCRATCH_TMP=/tmp
+# mkfs.xfs refuses filesystems under 300 MB unless all three of these are
+# set (they tell it fstests is running): tests make small ones on purpose.
+export TEST_DIR=/mnt/xfs TEST_DEV=/dev/ram1 QA_CHECK_FS=1
 
 RESULTS=/results
 exec </dev/console >/dev/console 2>&1
@@ -84,9 +87,7 @@ setup() {
 	mkdir -p /mnt/ext4 /mnt/xfs
 	mkfs.ext4 -q -F /dev/ram0 >/dev/null || setup_fail "mkfs.ext4 /dev/ram0"
 	mount /dev/ram0 /mnt/ext4 || setup_fail "mount ext4"
-	# mkfs.xfs refuses filesystems under 300 MB unless it believes it runs
-	# under fstests; 256 MiB is plenty for scratch files.
-	TEST_DIR=/mnt/xfs TEST_DEV=/dev/ram1 QA_CHECK_FS=1 mkfs.xfs -q -f /dev/ram1 >/dev/null ||
+	mkfs.xfs -q -f /dev/ram1 >/dev/null ||
 		setup_fail "mkfs.xfs /dev/ram1"
 	mount /dev/ram1 /mnt/xfs || setup_fail "mount xfs"
 
