@@ -18,20 +18,18 @@
 # KVER takes a line (6.1, 6.12, 7.3) or a full release; 7.x lives in the
 # Debian 13 root that `make deps` makes, and everything for it builds there.
 
+# KVER as given (an alias or empty) goes to the scripts, which resolve it
+# themselves; KREL is the release it stands for here.
 KVER_ALIAS := $(KVER)
-ifeq ($(KVER),)
-KVER := $(shell tools/vm/kver.sh 2>/dev/null)
-else
-KVER := $(shell tools/vm/kver.sh $(KVER) 2>/dev/null)
-endif
-KDIR ?= /lib/modules/$(KVER)/build
+KREL := $(shell tools/vm/kver.sh $(KVER) 2>/dev/null)
+KDIR ?= /lib/modules/$(KREL)/build
 
 export T KERNEL V LINT
 
 all: modules
 
 modules:
-	@test -n "$(KVER)" || { echo "no kernel headers found: make deps" >&2; exit 1; }
+	@test -n "$(KREL)" || { echo "no kernel headers found: make deps" >&2; exit 1; }
 	@test -d "$(KDIR)" || { echo "$(KDIR) missing (7.x builds in the Debian 13 root: make build KVER=7.3)" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
@@ -46,7 +44,7 @@ deps:
 	tools/vm/deps.sh
 
 build:
-	tools/vm/build.sh $(or $(KVER_ALIAS),6.1)
+	tools/vm/build.sh $(KVER_ALIAS)
 
 check:
 	KVER=$(KVER_ALIAS) tools/vm/check.sh
@@ -55,11 +53,11 @@ lint:
 	tools/vm/lint.sh >/dev/null; rc=$$?; cat build/lint/lint.tap; exit $$rc
 
 demo:
-	KVER=$(or $(KVER_ALIAS),6.1) tools/vm/check.sh --demo
+	KVER=$(KVER_ALIAS) tools/vm/check.sh --demo
 
 shell:
-	tools/vm/build.sh $(or $(KVER_ALIAS),6.1)
-	tools/vm/vm.sh -k $(or $(KVER_ALIAS),6.1) -m shell >/dev/null
+	tools/vm/build.sh $(KVER_ALIAS)
+	tools/vm/vm.sh -k $(KVER_ALIAS) -m shell >/dev/null
 
 clean:
 	-test -d "$(KDIR)" && $(MAKE) -C $(KDIR) M=$(CURDIR) clean

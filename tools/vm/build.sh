@@ -2,7 +2,9 @@
 # Build everything a test VM needs for one kernel into build/<kver>/:
 #   fblk.ko, bin/fblksetup, selftests/ (test binaries, *.sh, lib.sh).
 #
-#   build.sh [KVER]          (6.1, 6.12, 7.3 or a full release; default 6.1)
+#   build.sh [KVER]   (6.1, 6.12, 7.3 or a full release; default: the release
+#                     of KERNEL= if set, else the running kernel if its headers
+#                     are installed, else 6.1)
 #
 # The sources are copied first (build/<kver>/src/) so that kernel lines never
 # share object files: kbuild writes into M=.  For 7.x everything is built in
@@ -12,7 +14,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 FBLK_LOG_TAG=build
 
-resolve_kernel "${1:-${KVER:-6.1}}"
+resolve_kernel "${1:-${KVER:-}}"
 out=$FBLK_BUILD/$KVER_FULL
 mkdir -p "$out"
 linux_src_files "$FBLK_BUILD"

@@ -59,7 +59,7 @@ one_kernel() {
 runs=()
 lint_args=()
 if [ "${1:-}" = --demo ]; then
-	spec=${KVER:-6.1}
+	spec=${KVER:-}
 	phase "build $spec" "$vm/build.sh" "$spec" || exit 1
 	resolve_kernel "$spec"
 	phase "demo $spec" "$vm/vm.sh" -k "$spec" -m demo \
@@ -75,8 +75,9 @@ if [ "$lint" = 1 ]; then
 	lint_args=(--lint "$lintdir/lint.tap")
 fi
 
-if [ -n "${KVER:-}" ]; then
-	one_kernel "$KVER" check || exit 1
+if [ -n "${KVER:-}" ] || [ -n "${KERNEL:-}" ]; then
+	# With only KERNEL=, the image's own release picks headers and modules.
+	one_kernel "${KVER:-}" check || exit 1
 else
 	one_kernel 6.1 check
 	one_kernel 7.3 check

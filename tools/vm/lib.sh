@@ -27,6 +27,17 @@ _newest_kver() {
 	printf '%s' "$best" | sort -V | tail -n1
 }
 
+# The release a bzImage was built as (its setup header points at the
+# version string), so KERNEL= alone is enough to pick headers and modules.
+image_release() {
+	python3 - "$1" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read(65536)
+off = struct.unpack_from("<H", data, 0x20E)[0] + 0x200
+print(data[off:off + 256].split(b" ")[0].decode())
+PY
+}
+
 # resolve_kernel SPEC: sets
 #   KVER_FULL  the kernel release (uname -r)
 #   KROOT      the userland the guest runs and the build happens in: "/" or
@@ -36,6 +47,9 @@ _newest_kver() {
 #   KCHROOT    1 if builds must run with chroot KROOT, else 0
 resolve_kernel() {
 	local spec=${1:-}
+	if [ -z "$spec" ] && [ -n "${KERNEL:-}" ]; then
+		spec=$(image_release "$KERNEL") || die "cannot read the release of $KERNEL"
+	fi
 	KCHROOT=0
 	KROOT=/
 	case $spec in

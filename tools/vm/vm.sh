@@ -22,7 +22,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 FBLK_LOG_TAG=vm
 
-spec=${KVER:-6.1} mode=check filter=${T:-} run_dir=
+spec=${KVER:-} mode=check filter=${T:-} run_dir=
 while getopts k:m:t:o: opt; do
 	case $opt in
 	k) spec=$OPTARG ;;
