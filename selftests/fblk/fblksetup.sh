@@ -408,11 +408,11 @@ check "-f --queues 2 --depth 64: nr_hw_queues 2, queue_depth 64 in sysfs" \
 	eval '[ "$(attr "$dev" nr_hw_queues)" = 2 ] && [ "$(attr "$dev" queue_depth)" = 64 ]'
 check "... and in -l" [ "$("$FBLKSETUP" -l -n --raw -O QUEUES,DEPTH "$dev")" = "2 64" ]
 
-err=$("$FBLKSETUP" --queues 3 "$dev" "$img2" 2>&1)
+err=$("$FBLKSETUP" --depth 32 "$dev" "$img2" 2>&1)
 rc=$?
-check "--queues on a bound device: exit 1, clear error, device untouched" \
-	eval '[ $rc -eq 1 ] && grep -q "in use" <<<"$err" && [ "$(attr "$dev" nr_hw_queues)" = 2 ] &&
-	      [ "$(attr "$dev" backing_file)" = "$img1" ]'
+check "--depth on a bound device of another depth: exit 1, clear error, device untouched" \
+	eval '[ $rc -eq 1 ] && grep -qF "$dev: device is in use" <<<"$err" &&
+	      [ "$(attr "$dev" queue_depth)" = 64 ] && [ "$(attr "$dev" backing_file)" = "$img1" ]'
 "$FBLKSETUP" -d "$dev"
 
 "$FBLKSETUP" --queues 1 --depth 32 "$dev" "$img2"
@@ -420,6 +420,20 @@ rc=$?
 check "DEV FILE --queues 1 --depth 32 on a free device re-makes it with that geometry" \
 	eval '[ $rc -eq 0 ] && [ "$(attr "$dev" nr_hw_queues)" = 1 ] && [ "$(attr "$dev" queue_depth)" = 32 ] &&
 	      [ "$(attr "$dev" backing_file)" = "$img2" ]'
+"$FBLKSETUP" -d "$dev"
+
+dev=$(attach "$img1" --queues 64)
+queues=$(attr "$dev" nr_hw_queues)
+check "-f --queues 64: as many queues as blk-mq gives ($queues)" eval '[ "$queues" -ge 1 ] && [ "$queues" -le 64 ]'
+"$FBLKSETUP" -d "$dev"
+# Held open, the device cannot be removed: attaching must not try to.
+exec 7<"$dev"
+err=$("$FBLKSETUP" --queues 64 "$dev" "$img2" 2>&1)
+rc=$?
+exec 7<&-
+check "DEV FILE --queues 64 again: the shape already fits, no remake" \
+	eval '[ $rc -eq 0 ] && [ "$(attr "$dev" backing_file)" = "$img2" ]'
+[ -z "$err" ] || diag "$err"
 "$FBLKSETUP" -d "$dev"
 
 # ---- bad input changes nothing ----

@@ -158,6 +158,39 @@ int fblk_get_geometry(unsigned int number, unsigned int *queues,
 	return 0;
 }
 
+unsigned int fblk_possible_cpus(void)
+{
+	unsigned int count = 0, first, last;
+	char buf[256], *p = buf;
+	int fd, len;
+
+	fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	/* "0-3,8-11": ranges and single CPUs, comma-separated */
+	while (*p && *p != '\n') {
+		char *end;
+
+		first = last = strtoul(p, &end, 10);
+		if (end == p)
+			return 0;
+		if (*end == '-') {
+			p = end + 1;
+			last = strtoul(p, &end, 10);
+			if (end == p || last < first)
+				return 0;
+		}
+		count += last - first + 1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return count;
+}
+
 static int cmp_uint(const void *a, const void *b)
 {
 	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;

@@ -45,6 +45,12 @@ bool fblk_is_bound(unsigned int number);
 int fblk_get_geometry(unsigned int number, unsigned int *queues,
 		      unsigned int *depth);
 
+/*
+ * Possible CPUs (0 if unknown): blk-mq makes no more hardware queues than
+ * that, so a device asked for more has this many.
+ */
+unsigned int fblk_possible_cpus(void);
+
 /* Every device present, sorted by number; free() *numbers when done. */
 int fblk_list_devices(unsigned int **numbers, size_t *count);
 

@@ -721,6 +721,14 @@ static int attach_find(const struct options *o, int backing_fd,
 	return 0;
 }
 
+/* The hardware queues a device asked for @queues gets from blk-mq. */
+static unsigned int queues_in_effect(unsigned int queues)
+{
+	unsigned int cpus = fblk_possible_cpus();
+
+	return cpus && queues > cpus ? cpus : queues;
+}
+
 /*
  * Make device @number exist with the geometry asked for (if any): added when
  * missing, removed and added again when it is free but shaped otherwise.
@@ -743,7 +751,7 @@ static int prepare_device(const struct options *o, const char *name,
 			      strerror(-ret));
 			return -1;
 		}
-		if ((!o->queues || o->queues == queues) &&
+		if ((!o->queues || queues_in_effect(o->queues) == queues) &&
 		    (!o->depth || o->depth == depth))
 			return 0;
 		if (fblk_is_bound(number)) {
