@@ -176,9 +176,10 @@ unsigned int fblk_possible_cpus(void)
 	while (*p && *p != '\n') {
 		char *end;
 
-		first = last = strtoul(p, &end, 10);
+		first = strtoul(p, &end, 10);
 		if (end == p)
 			return 0;
+		last = first;
 		if (*end == '-') {
 			p = end + 1;
 			last = strtoul(p, &end, 10);

@@ -17,6 +17,8 @@
 
 #include <linux/fblk.h>
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
 #define FBLK_DEV_DIR		"/dev"
 #define FBLK_SYSFS_DIR		"/sys/block"
 #define FBLK_CONTROL_PATH	FBLK_DEV_DIR "/" FBLK_CONTROL_NAME

@@ -29,6 +29,9 @@
 #define FBLKSETUP_VERSION "0.1"
 #endif
 
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#define __noreturn	__attribute__((noreturn))
+
 /* Exit codes that scripts test for. */
 #define EXIT_OK		0
 #define EXIT_FAIL	1
@@ -80,7 +83,7 @@ struct options {
 
 /* ---- messages ---- */
 
-static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
+static void __printf(1, 2) warnx(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -91,8 +94,7 @@ static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void __attribute__((format(printf, 1, 2), noreturn))
-usage_error(const char *fmt, ...)
+static void __printf(1, 2) __noreturn usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -104,7 +106,7 @@ usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-static void __attribute__((noreturn)) usage(void)
+static void __noreturn usage(void)
 {
 	fputs("\nUsage:\n"
 	      " fblksetup [options] [<fblkdev>]\n"
@@ -730,6 +732,38 @@ static unsigned int queues_in_effect(unsigned int queues)
 }
 
 /*
+ * Remove free device @number and add it again with @add's geometry.  If the
+ * add fails, the old geometry is put back: bad input changes nothing.
+ */
+static int reshape_device(int ctl, const char *name, unsigned int number,
+			  const struct fblk_ctl_add *add, unsigned int queues,
+			  unsigned int depth)
+{
+	struct fblk_ctl_add old = {
+		.id = number,
+		.nr_hw_queues = queues,
+		.queue_depth = depth,
+	};
+	struct fblk_ctl_add new = *add;
+	int err;
+
+	if (ioctl(ctl, FBLK_CTL_REMOVE, number)) {
+		err = errno;
+		warnx("%s: cannot change queues or depth: %s%s", name,
+		      strerror(err), err == EBUSY ? " (device is open)" : "");
+		return -1;
+	}
+	if (ioctl(ctl, FBLK_CTL_ADD, &new) < 0) {
+		err = errno;
+		ioctl(ctl, FBLK_CTL_ADD, &old);
+		warnx("%s: cannot change queues or depth: %s", name,
+		      strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Make device @number exist with the geometry asked for (if any): added when
  * missing, removed and added again when it is free but shaped otherwise.
  * *created says whether a failed attach should remove it again.
@@ -737,14 +771,19 @@ static unsigned int queues_in_effect(unsigned int queues)
 static int prepare_device(const struct options *o, const char *name,
 			  unsigned int number, bool *created)
 {
-	unsigned int queues, depth;
-	struct fblk_ctl_add add = { .id = number };
+	struct fblk_ctl_add add = {
+		.id = number,
+		.nr_hw_queues = o->queues,
+		.queue_depth = o->depth,
+	};
+	unsigned int queues = 0, depth = 0;
+	bool exists = fblk_exists(number);
 	int ctl, ret;
 
 	*created = false;
-	if (fblk_exists(number) && !o->queues && !o->depth)
-		return 0;
-	if (fblk_exists(number)) {
+	if (exists) {
+		if (!o->queues && !o->depth)
+			return 0;
 		ret = fblk_get_geometry(number, &queues, &depth);
 		if (ret) {
 			warnx("%s: cannot read queues and depth: %s", name,
@@ -759,48 +798,26 @@ static int prepare_device(const struct options *o, const char *name,
 			      name);
 			return -1;
 		}
+		/* What was not asked for stays as it is. */
 		add.nr_hw_queues = o->queues ?: queues;
 		add.queue_depth = o->depth ?: depth;
-	} else {
-		add.nr_hw_queues = o->queues;
-		add.queue_depth = o->depth;
 	}
 
 	ctl = open_control_or_warn();
 	if (ctl < 0)
 		return -1;
-	if (fblk_exists(number)) {
-		if (ioctl(ctl, FBLK_CTL_REMOVE, number)) {
-			warnx("%s: cannot change queues or depth: %s%s", name,
-			      strerror(errno),
-			      errno == EBUSY ? " (device is open or in use)" : "");
-			close(ctl);
-			return -1;
-		}
-		if (ioctl(ctl, FBLK_CTL_ADD, &add) < 0) {
-			int err = errno;
-			struct fblk_ctl_add old = {
-				.id = number,
-				.nr_hw_queues = queues,
-				.queue_depth = depth,
-			};
-
-			/* Put back what was there: bad input changes nothing. */
-			ioctl(ctl, FBLK_CTL_ADD, &old);
-			warnx("%s: cannot change queues or depth: %s", name,
-			      strerror(err));
-			close(ctl);
-			return -1;
-		}
-	} else if (ioctl(ctl, FBLK_CTL_ADD, &add) < 0) {
-		warnx("%s: failed to create device: %s", name, strerror(errno));
-		close(ctl);
-		return -1;
+	if (exists) {
+		ret = reshape_device(ctl, name, number, &add, queues, depth);
 	} else {
-		*created = true;
+		ret = ioctl(ctl, FBLK_CTL_ADD, &add) < 0 ? -1 : 0;
+		if (ret)
+			warnx("%s: failed to create device: %s", name,
+			      strerror(errno));
+		else
+			*created = true;
 	}
 	close(ctl);
-	return 0;
+	return ret;
 }
 
 static void remove_device(unsigned int number)

@@ -80,7 +80,7 @@ void list_default_columns(struct list_options *lo)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(default_columns) / sizeof(default_columns[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(default_columns); i++)
 		lo->columns[i] = default_columns[i];
 	lo->ncolumns = i;
 }
@@ -124,7 +124,7 @@ int list_parse_columns(struct list_options *lo, const char *arg)
 				(int)len, p);
 			return -1;
 		}
-		if (lo->ncolumns == sizeof(lo->columns) / sizeof(lo->columns[0])) {
+		if (lo->ncolumns == ARRAY_SIZE(lo->columns)) {
 			fprintf(stderr, "fblksetup: too many columns: %s\n", arg);
 			return -1;
 		}
@@ -310,8 +310,8 @@ static void print_lines(const struct list_options *lo, char ***cells,
 			size_t ndevs)
 {
 	bool raw = lo->format == LIST_RAW;
-	const char *head[sizeof(lo->columns) / sizeof(lo->columns[0])];
-	size_t width[sizeof(lo->columns) / sizeof(lo->columns[0])];
+	const char *head[ARRAY_SIZE(lo->columns)];
+	size_t width[ARRAY_SIZE(lo->columns)];
 	size_t r, c;
 
 	/* Like losetup: no devices, no output, not even the headings. */
