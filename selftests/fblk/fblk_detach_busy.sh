@@ -11,9 +11,21 @@
 tap_plan 8
 fblk_require_module || tap_done
 
+# wait_for_writes DEV SECONDS: until a write has completed on DEV, so that fio
+# surely has it open.
+wait_for_writes() {
+	local i stat
+	for ((i = 0; i < $2 * 10; i++)); do
+		read -ra stat <"/sys/block/${1##*/}/stat"
+		[ "${stat[4]}" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # detach_under_fio MODE
 detach_under_fio() {
-	local mode=$1 what=${1:-buffered} dev img pid rc
+	local mode=$1 what=${1:-buffered} dev img pid rc i
 	img=$(fblk_image "$FBLK_SCRATCH" 64M)
 	dev=$(fblk_attach "$img" ${mode:+"$mode"}) || {
 		not_ok "$what: attach"
@@ -27,7 +39,14 @@ detach_under_fio() {
 		--output="$FBLK_T_STATE/fio-$what.out" >/dev/null 2>&1 &
 	pid=$!
 	fblk_at_exit "kill $pid"
-	sleep 1
+	if ! wait_for_writes "$dev" 60; then
+		kill $pid
+		sed 's/^/# /' "$FBLK_T_STATE/fio-$what.out"
+		for i in 1 2 3 4; do
+			not_ok "$what: case $i" "fio never wrote to $dev"
+		done
+		return
+	fi
 	if timeout 10 python3 -c "$_FBLK_PY" detach "$dev"; then
 		if [ "$(fblk_attr "$dev" state)" = bound ] && [ "$(fblk_attr "$dev" autoclear)" = 1 ]; then
 			ok "$what: detach under I/O returns 0 and is deferred (bound, autoclear)"
