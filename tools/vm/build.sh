@@ -11,6 +11,8 @@
 # the Debian 13 root with chroot, because its headers need Debian 13's gcc,
 # and the guest runs that root's userland (its glibc) anyway.
 set -euo pipefail
+# Parsed whole before it runs: editing this file cannot derail a running make.
+{
 . "$(dirname "$0")/lib.sh"
 FBLK_LOG_TAG=build
 
@@ -68,3 +70,5 @@ else
 	cp -r "$work/out/bin" "$work/out/selftests" "$out/"
 fi
 log "$out: fblk.ko bin/ selftests/"
+exit
+}

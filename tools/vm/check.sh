@@ -14,6 +14,8 @@
 # results/<date>-check.tap.  Ends with "N passed, N failed"; exits 1 on any
 # failure.
 set -uo pipefail
+# Parsed whole before it runs: editing this file cannot derail a running make.
+{
 . "$(dirname "$0")/lib.sh"
 FBLK_LOG_TAG=check
 vm=$FBLK_TOP/tools/vm
@@ -43,7 +45,11 @@ one_kernel() {
 	resolve_kernel "$spec"
 	full=$KVER_FULL line=$(kline "$KVER_FULL")
 	dir=$FBLK_RESULTS/$stamp-$full
-	mkdir -p "$dir"
+	mkdir -p "$dir" "$FBLK_BUILD"
+	# Another make check of this clone and kernel would rebuild the tree
+	# this VM runs from: take turns.
+	exec 7>>"$FBLK_BUILD/.lock-$full"
+	flock -n 7 || { log "[$line] waiting for another make check of $full"; flock 7; }
 	if ! phase "build $line" "$vm/build.sh" "$spec" >"$dir/build.log" 2>&1; then
 		log "[$line] build failed:"
 		tail -n 30 "$dir/build.log" >&2
@@ -53,6 +59,7 @@ one_kernel() {
 		phase "boot+test $line ($mode)" "$vm/vm.sh" -k "$spec" -m "$mode" -t "$T" -o "$dir" >/dev/null
 	fi
 	"$vm/report.py" "$dir" >"$dir/tap.txt"
+	exec 7>&-
 	runs+=("$dir")
 }
 
@@ -62,10 +69,13 @@ if [ "${1:-}" = --demo ]; then
 	spec=${KVER:-}
 	phase "build $spec" "$vm/build.sh" "$spec" || exit 1
 	resolve_kernel "$spec"
-	phase "demo $spec" "$vm/vm.sh" -k "$spec" -m demo \
-		-o "$FBLK_RESULTS/$stamp-$KVER_FULL-demo" >/dev/null
+	dir=$FBLK_RESULTS/$stamp-$KVER_FULL-demo
+	phase "demo $spec" "$vm/vm.sh" -k "$spec" -m demo -o "$dir" >/dev/null
 	printf '%s\n' "${phase_log[@]}" >&2
-	exit 0
+	"$vm/report.py" "$dir" >"$dir/tap.txt" && exit 0
+	log "the demo failed:"
+	cat "$dir/tap.txt" >&2
+	exit 1
 fi
 
 lint=${LINT:-$([ -n "$T" ] && echo 0 || echo 1)}
@@ -93,3 +103,5 @@ rc=${PIPESTATUS[0]}
 } >&2
 # The summary line must stay the last line of stdout for CI.
 exit "$rc"
+exit
+}

@@ -9,6 +9,8 @@
 # the host's kernels, the Debian 13 root for 7.x.  The result is cached: it is
 # only rebuilt when /init or this script changed.
 set -euo pipefail
+# Parsed whole before it runs: editing this file cannot derail a running make.
+{
 
 kver=$1 root=${2%/} out=$3
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,5 +50,8 @@ while read -r path; do
 done
 
 mkdir -p "$(dirname "$out")"
-(cd "$tmp" && find . | LC_ALL=C sort | cpio --quiet -o -H newc) | gzip -1 >"$out.tmp"
-mv "$out.tmp" "$out"
+# Written aside and renamed: another make may be booting the old one.
+(cd "$tmp" && find . | LC_ALL=C sort | cpio --quiet -o -H newc) | gzip -1 >"$out.$$"
+mv "$out.$$" "$out"
+exit
+}

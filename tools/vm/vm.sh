@@ -18,7 +18,12 @@
 #
 # Environment for other kernels: KERNEL=/path/bzImage boots that image instead
 # of the distribution's (its modules must match KVER).
+#
+# Only one VM runs at a time on the machine: the others wait for
+# FBLK_VM_LOCK (default /tmp/fblk-vm.lock; 0 disables the lock).
 set -euo pipefail
+# Parsed whole before it runs: editing this file cannot derail a running make.
+{
 . "$(dirname "$0")/lib.sh"
 FBLK_LOG_TAG=vm
 
@@ -82,6 +87,17 @@ if [ "$mode" = shell ]; then
 	"${qemu[@]}" 2>&1 | tee "$run_dir/console.log"
 	echo "$run_dir"
 	exit 0
+fi
+
+# One VM at a time on this machine (all clones): TCG guests on 2 cores slow
+# each other down until time limits, RCU and hung-task checks misfire.
+vm_lock=${FBLK_VM_LOCK:-/tmp/fblk-vm.lock}
+if [ "$vm_lock" != 0 ]; then
+	exec 8>>"$vm_lock"
+	if ! flock -n 8; then
+		log "[$line] waiting for another test VM to finish ($vm_lock)"
+		flock 8
+	fi
 fi
 
 t0=$(date +%s)
@@ -173,3 +189,5 @@ drain
 [ -z "$current" ] || printf '\n' >&2
 hostlog "qemu exited after $(($(date +%s) - t0)) s"
 echo "$run_dir"
+exit
+}
