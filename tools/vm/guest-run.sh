@@ -84,6 +84,10 @@ setup() {
 	modprobe -q configfs && mount -t configfs configfs /sys/kernel/config 2>/dev/null
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 	modprobe brd rd_nr=4 rd_size=262144 || setup_fail "modprobe brd"
+	# Without udev nothing loads these on demand: /dev/loop-control and
+	# /dev/mapper/control appear only once the modules are in.
+	modprobe -q loop
+	modprobe -q dm_mod
 	mkdir -p /mnt/ext4 /mnt/xfs
 	mkfs.ext4 -q -F /dev/ram0 >/dev/null || setup_fail "mkfs.ext4 /dev/ram0"
 	mount /dev/ram0 /mnt/ext4 || setup_fail "mount ext4"
