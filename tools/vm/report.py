@@ -25,7 +25,7 @@ SPLAT = re.compile(
     r"|possible circular locking|possible recursive locking"
     r"|inconsistent lock state|suspicious RCU usage"
     r"|INFO: task .* blocked for more than|rcu_.*detected stall|RCU stall"
-    r"|unreferenced object|Call Trace:")
+    r"|unreferenced object|Kernel panic|Call Trace:")
 MARKER = re.compile(r"fblk-selftest: (begin|end) (\S+)")
 TIMESTAMP = re.compile(r"^\s*\[\s*\d+\.\d+\]\s?")
 TAP_RESULT = re.compile(r"^(not ok|ok)\b\s*(\d+)?\s*(?:-\s*)?([^#]*?)\s*(?:#\s*(.*))?$")
@@ -71,6 +71,12 @@ class Report:
                 failed += 1
         out.write("%d passed, %d failed\n" % (passed, failed))
         return failed
+
+
+def shown(path):
+    """A path as short as it can be while still pointing at the file."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def read_lines(path):
@@ -202,7 +208,7 @@ def report_run(rep, run_dir, prefix):
     kill = kills[0] if kills else None
 
     ready = done = False
-    current, lines, ran = None, [], 0
+    current, lines, ran, leaks = None, [], 0, []
     for line in stream:
         if line.startswith("FBLK-READY"):
             ready = True
@@ -214,10 +220,12 @@ def report_run(rep, run_dir, prefix):
         elif line.startswith("FBLK-END ") and current:
             m = re.search(r"rc=(\d+)", line)
             report_test(rep, prefix, current, lines, int(m.group(1)) if m else -1)
-            current = None
+            for test, what in leaks:
+                rep.add(False, "%s%s: left behind: %s" % (prefix, test, what))
+            current, leaks = None, []
         elif line.startswith("FBLK-LEAK "):
             _, test, what = line.split(None, 2)
-            rep.add(False, "%s%s: left behind: %s" % (prefix, test, what))
+            leaks.append((test, what))
         elif line.startswith("FBLK-KMEMLEAK "):
             pass  # reported with the kernel splats below
         elif line.startswith("FBLK-DONE"):
@@ -250,12 +258,12 @@ def report_run(rep, run_dir, prefix):
                 continue
             seen.add(key)
             rep.add(False, "%s%s: kernel splat: %s" % (prefix, test, title), None,
-                    context + ["(from %s)" % os.path.relpath(path)])
+                    context + ["(from %s)" % shown(path)])
     for line in stream:
         if line.startswith("FBLK-KMEMLEAK "):
             _, test, what = line.split(None, 2)
             rep.add(False, "%s%s: kernel splat: kmemleak: %s" % (prefix, test, what),
-                    None, ["(see kmemleak.txt in %s)" % os.path.relpath(run_dir)])
+                    None, ["(see kmemleak.txt in %s)" % shown(run_dir)])
 
 
 def main(argv):

@@ -45,6 +45,13 @@ out=$FBLK_BUILD/$KVER_FULL
 boot_timeout=${FBLK_BOOT_TIMEOUT:-300}
 test_timeout=${FBLK_TEST_TIMEOUT:-300}
 vm_timeout=${FBLK_VM_TIMEOUT:-3000}
+case $KVER_FULL in
+*-fblk-debug)
+	# KASAN, lockdep and kmemleak under TCG: several times slower.
+	test_timeout=${FBLK_DEBUG_TEST_TIMEOUT:-900}
+	vm_timeout=${FBLK_DEBUG_VM_TIMEOUT:-5400}
+	;;
+esac
 
 run_dir=${run_dir:-$FBLK_RESULTS/$(date -u +%Y%m%d-%H%M%S)-$KVER_FULL}
 mkdir -p "$run_dir"
@@ -65,18 +72,26 @@ mkdir -p "$out/vm"
 cp "$FBLK_TOP"/tools/vm/{guest-run.sh,demo.sh} "$out/vm/"
 
 initrd=$FBLK_BUILD/initramfs/$KVER_FULL.cpio.gz
-"$FBLK_TOP/tools/vm/initramfs.sh" "$KVER_FULL" "$KROOT" "$initrd"
+"$FBLK_TOP/tools/vm/initramfs.sh" "$KVER_FULL" "$KMODROOT" "$initrd"
 
 # quiet: boot messages stay out of the console; guest-run.sh raises the
 # console level once tests start.  panic=-1 with -no-reboot: a panic ends qemu.
 append="console=ttyS0 quiet panic=-1 oops=panic rdinit=/init"
 [ -n "${FBLK_APPEND:-}" ] && append+=" $FBLK_APPEND"
+# A kernel whose modules are not in the root (the debug kernel's are in its
+# cache): /init mounts this share at /lib/modules/<release>.
+modshare=()
+if [ "$KMODROOT" != "$KROOT" ]; then
+	modshare=(-virtfs "local,path=$KMODROOT/lib/modules/$KVER_FULL,mount_tag=modules,security_model=none,readonly=on,multidevs=remap")
+	append+=" fblk.modules=9p"
+fi
 qemu=(qemu-system-x86_64 -cpu max -smp 2 -m 3072 -nographic -no-reboot
 	-kernel "$KIMAGE" -initrd "$initrd" -append "$append"
 	-virtfs "local,path=$KROOT,mount_tag=root,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$out,mount_tag=fblk,security_model=none,multidevs=remap"
 	-virtfs "local,path=$run_dir,mount_tag=results,security_model=none,multidevs=remap"
 	-serial mon:stdio -serial "file:$run_dir/stream.log")
+qemu+=("${modshare[@]}")
 
 log "booting $KVER_FULL ($mode) -> ${run_dir#"$FBLK_TOP"/}"
 hostlog "kernel $KVER_FULL image $KIMAGE root $KROOT mode $mode filter '$filter'"
@@ -110,6 +125,10 @@ qemu_job=$!
 
 stop_vm() {
 	hostlog "FBLK-HOST-KILL $*"
+	if [ -n "$current" ]; then
+		printf 'no answer\n' >&2
+		current=
+	fi
 	log "[$line] killing the VM: $*"
 	kill -TERM "$qemu_job" 2>/dev/null || true
 	sleep 3
@@ -166,7 +185,7 @@ drain() {
 
 # Watchdog: the guest enforces each test's limit itself; this catches a
 # guest that cannot (a hung kernel, a task stuck in D state, a lost boot).
-limit=$((test_timeout + 90))
+limit=$((test_timeout + ${FBLK_HOST_GRACE:-90}))
 [ "$mode" = demo ] && limit=$((limit + 600))
 while kill -0 "$qemu_job" 2>/dev/null; do
 	sleep 1
@@ -186,7 +205,7 @@ done
 wait "$qemu_job" 2>/dev/null || true
 drain
 [ -z "$partial" ] || handle "$partial"
-[ -z "$current" ] || printf '\n' >&2
+[ -z "$current" ] || printf 'the VM died\n' >&2
 hostlog "qemu exited after $(($(date +%s) - t0)) s"
 echo "$run_dir"
 exit
