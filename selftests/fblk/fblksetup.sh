@@ -90,7 +90,7 @@ cleanup() {
 
 	# Ours are the devices backed by files in $DIR.
 	"$FBLKSETUP" -l -n --raw -O NAME,BACK-FILE 2>/dev/null | while read -r d f; do
-		case $f in "$DIR"/* | "$TMPFS/fblksetup-tmpfs.$$.img") "$FBLKSETUP" -d "$d" ;; esac
+		case $f in "$DIR"/* | "$TMPFS/fblksetup-tmpfs.$$.img" | /dev/ram2) "$FBLKSETUP" -d "$d" ;; esac
 	done
 	# Devices made by -f, --queues/--depth or DEV FILE go away again.
 	for d in $(all_devices); do
@@ -286,6 +286,22 @@ if [ $immutable = 1 ]; then
 	chattr -i "$img2"
 fi
 chmod 0644 "$img2"
+
+# ---- a block device as backing file ----
+
+if [ -b /dev/ram2 ]; then
+	dev=$(attach /dev/ram2 -r)
+	check "-j /dev/ram2 finds the device it backs" \
+		eval '[ -n "$dev" ] && [ "$("$FBLKSETUP" -j /dev/ram2 -l -n -O NAME)" = "$dev" ]'
+	cols=NAME,BACK-FILE,BACK-MAJ:MIN,BACK-INO,SIZE,RO
+	if command -v setpriv >/dev/null; then
+		asroot=$("$FBLKSETUP" -l -n --raw -O $cols "$dev")
+		asuser=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$FBLKSETUP" -l -n --raw -O $cols "$dev")
+		check "... and an unprivileged user sees the same backing numbers" [ "$asuser" = "$asroot" ]
+		diag "root: $asroot" "user: $asuser"
+	fi
+	"$FBLKSETUP" -d "$dev"
+fi
 
 # ---- -c ----
 

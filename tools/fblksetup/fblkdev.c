@@ -279,16 +279,16 @@ int fblk_open_control(void)
 
 dev_t fblk_decode_dev(uint64_t encoded)
 {
-	unsigned int major = (encoded & 0xfff00) >> 8;
-	unsigned int minor = (encoded & 0xff) | ((encoded >> 12) & 0xfff00);
+	unsigned int maj = (encoded & 0xfff00) >> 8;
+	unsigned int min = (encoded & 0xff) | ((encoded >> 12) & 0xfff00);
 
-	return makedev(major, minor);
+	return makedev(maj, min);
 }
 
 /* new_encode_dev(), to store a sysfs MAJ:MIN as GET_INFO would. */
-static uint64_t encode_dev(unsigned int major, unsigned int minor)
+static uint64_t encode_dev(unsigned int maj, unsigned int min)
 {
-	return (minor & 0xff) | (major << 8) | ((uint64_t)(minor & ~0xffu) << 12);
+	return (min & 0xff) | (maj << 8) | ((uint64_t)(min & ~0xffu) << 12);
 }
 
 static int sysfs_flag(unsigned int number, const char *attr, uint32_t bit,
@@ -308,7 +308,8 @@ static int sysfs_flag(unsigned int number, const char *attr, uint32_t bit,
  */
 static int read_info_sysfs(unsigned int number, struct fblk_info *info)
 {
-	unsigned int major, minor;
+	unsigned int maj, min;
+	struct stat st;
 	char buf[64];
 	__u64 v = 0;
 	int ret;
@@ -330,8 +331,8 @@ static int read_info_sysfs(unsigned int number, struct fblk_info *info)
 	ret = sysfs_read(number, "fblk/backing_dev", buf, sizeof(buf));
 	if (ret)
 		return ret;
-	if (sscanf(buf, "%u:%u", &major, &minor) == 2)
-		info->backing_dev = encode_dev(major, minor);
+	if (sscanf(buf, "%u:%u", &maj, &min) == 2)
+		info->backing_dev = encode_dev(maj, min);
 	ret = sysfs_read(number, "fblk/backing_file", (char *)info->backing_file,
 			 sizeof(info->backing_file));
 	ret = ret ?: sysfs_read_u64(number, "fblk/backing_inode",
@@ -354,12 +355,27 @@ static int read_info_sysfs(unsigned int number, struct fblk_info *info)
 				&info->flags);
 	ret = ret ?: sysfs_flag(number, "fblk/direct_io", FBLK_FL_DIRECT_IO,
 				&info->flags);
-	return ret;
+	if (ret)
+		return ret;
+
+	/*
+	 * sysfs's backing_dev is where the data lives (for a block device, its
+	 * own number); GET_INFO's is st_dev of the file and backing_rdev the
+	 * block device's number.  The file itself tells, if we may see it.
+	 */
+	if (!stat((const char *)info->backing_file, &st) &&
+	    st.st_ino == info->backing_inode) {
+		info->backing_dev = encode_dev(major(st.st_dev), minor(st.st_dev));
+		if (S_ISBLK(st.st_mode))
+			info->backing_rdev = encode_dev(major(st.st_rdev),
+							minor(st.st_rdev));
+	}
+	return 0;
 }
 
 int fblk_read_device(unsigned int number, struct fblkdev *dev)
 {
-	unsigned int major, minor;
+	unsigned int maj, min;
 	char buf[32];
 	int fd, ret;
 
@@ -394,7 +410,7 @@ int fblk_read_device(unsigned int number, struct fblkdev *dev)
 			 (const char *)dev->info.backing_file);
 
 	if (!sysfs_read(number, "dev", buf, sizeof(buf)) &&
-	    sscanf(buf, "%u:%u", &major, &minor) == 2)
-		dev->devt = makedev(major, minor);
+	    sscanf(buf, "%u:%u", &maj, &min) == 2)
+		dev->devt = makedev(maj, min);
 	return 0;
 }
