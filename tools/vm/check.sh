@@ -4,6 +4,8 @@
 #   check.sh                 the CI set: lint; the full suite on 6.1 and 7.3;
 #                            build, boot and a load test on 6.12
 #   KVER=6.12 check.sh       lint and the full suite on one kernel line
+#   KVER=debug check.sh      the full suite on the debug kernel (KASAN,
+#                            lockdep, kmemleak: debug-kernel.sh builds it)
 #   T=pattern                only tests whose name matches (glob or substring,
 #                            comma-separated); skips lint unless LINT=1
 #   LINT=0                   no lint
@@ -41,6 +43,17 @@ phase() {
 # A failed build still yields a run dir, whose report names the failure.
 one_kernel() {
 	local spec=$1 mode=$2 full line dir
+	# The debug kernel is built once per debug.config and linux-source
+	# version (cached outside the clone); the first time takes 30-60 min.
+	if [ "$spec" = debug ] && ! phase "debug kernel" "$vm/debug-kernel.sh" >/dev/null; then
+		dir=$FBLK_RESULTS/$stamp-debug
+		mkdir -p "$dir"
+		printf 'MODE=%s\nKLINE=debug\n' "$mode" >"$dir/run.env"
+		echo "FBLK-SETUP-FAIL the debug kernel did not build (tools/vm/debug-kernel.sh)" >"$dir/stream.log"
+		"$vm/report.py" "$dir" >"$dir/tap.txt"
+		runs+=("$dir")
+		return 0
+	fi
 	(resolve_kernel "$spec") || return 1
 	resolve_kernel "$spec"
 	full=$KVER_FULL line=$(kline "$KVER_FULL")

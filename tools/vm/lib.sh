@@ -45,14 +45,31 @@ PY
 #   KIMAGE     the kernel image to boot (KERNEL= overrides)
 #   KDIR       the kbuild directory, as seen from inside KROOT
 #   KCHROOT    1 if builds must run with chroot KROOT, else 0
+#   KMODROOT   the tree whose lib/modules/KVER_FULL holds its modules: KROOT,
+#              but for the debug kernel (its cache, shared with the guest)
+#
+# "debug" is the debug kernel (KASAN, lockdep, kmemleak...) that
+# debug-kernel.sh builds from linux-source-7.3 into a cache; it runs on the
+# Debian 13 root like 7.x.  Run debug-kernel.sh first (check.sh does).
 resolve_kernel() {
-	local spec=${1:-}
+	local spec=${1:-} image=
 	if [ -z "$spec" ] && [ -n "${KERNEL:-}" ]; then
 		spec=$(image_release "$KERNEL") || die "cannot read the release of $KERNEL"
 	fi
 	KCHROOT=0
 	KROOT=/
+	KMODROOT=
 	case $spec in
+	debug | *-fblk-debug)
+		local dk
+		dk=$("$FBLK_TOP/tools/vm/debug-kernel.sh" --path) ||
+			die "the debug kernel is not built: tools/vm/debug-kernel.sh (30-60 min the first time)"
+		KVER_FULL=$(cat "$dk/release")
+		KROOT=$FBLK_ROOT13
+		KMODROOT=$dk/modules
+		image=$dk/bzImage
+		KDIR=${KDIR:-$dk/linux}
+		;;
 	"")
 		if [ -d "/lib/modules/$(uname -r)/build" ]; then
 			KVER_FULL=$(uname -r)
@@ -85,13 +102,18 @@ resolve_kernel() {
 	[ -n "$KVER_FULL" ] ||
 		die "no installed kernel matches '$spec' (run 'make deps'; 7.x lives in $FBLK_ROOT13)"
 	[ "$KROOT" = / ] || KCHROOT=1
-	KIMAGE=${KERNEL:-${KROOT%/}/boot/vmlinuz-$KVER_FULL}
+	KMODROOT=${KMODROOT:-$KROOT}
+	KIMAGE=${KERNEL:-${image:-${KROOT%/}/boot/vmlinuz-$KVER_FULL}}
 	KDIR=${KDIR:-/lib/modules/$KVER_FULL/build}
 	[ -r "$KIMAGE" ] || die "no kernel image $KIMAGE"
 }
 
 # The short name of a kernel line, for TAP names and logs: 6.1, 6.12, 7.3.
-kline() { local v=$1; v=${v%%-*}; v=${v%%+*}; echo "${v%.*}"; }
+kline() {
+	local v=$1 tag=
+	case $v in *-fblk-debug) tag=-debug ;; esac
+	v=${v%%-*}; v=${v%%+*}; echo "${v%.*}$tag"
+}
 
 # Run a command in the kernel's userland: directly for the host's kernels, in
 # the Debian 13 root for 7.x.  Build paths are passed as seen from there.
