@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# `make bench`: fblk next to the raw file, loop and ublk, in one VM boot.
+#
+#   bench.sh [KVER]        (or KVER= in the environment; default as make check)
+#
+# Environment:
+#   PROFILE=default|full|smoke|<file>   the cells (tools/bench/profiles/)
+#   RUNTIME=6              seconds per fio run
+#   NULL_LAT_US=1000       null_blk completion latency
+#   TARGETS=<file>         the target list (default tools/bench/targets)
+#   QEMUIMG_COUNT=20000 ATTACH_N=200
+#
+# Builds build/<kver>/ (tools/vm/build.sh), copies the guest side there,
+# builds kublk for 7.x, boots the VM in bench mode (tools/vm/vm.sh -m bench)
+# and writes results/bench-<date>-<kver>/: fio/*.json, results.csv,
+# report.md, charts/*.png|svg.  Prints the summary table last.
+set -euo pipefail
+# Parsed whole before it runs: editing this file cannot derail a running make.
+{
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../vm/lib.sh"
+FBLK_LOG_TAG=bench
+
+resolve_kernel "${1:-${KVER:-}}"
+spec=${1:-${KVER:-$KVER_FULL}}
+out=$FBLK_BUILD/$KVER_FULL
+
+profile=${PROFILE:-default}
+[ -f "$profile" ] || profile=$here/profiles/$profile
+[ -f "$profile" ] || die "no profile ${PROFILE:-default} (see $here/profiles/)"
+targets=${TARGETS:-$here/targets}
+runtime=${RUNTIME:-6}
+
+stamp=$(date -u +%Y%m%d-%H%M%S)
+run_dir=$FBLK_RESULTS/bench-$stamp-$KVER_FULL
+mkdir -p "$run_dir" "$FBLK_BUILD"
+t_start=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Another make check or bench of this clone and kernel would rebuild the
+# tree the VM runs from: take turns (the lock make check takes).
+exec 7>>"$FBLK_BUILD/.lock-$KVER_FULL"
+flock -n 7 || { log "waiting for another make check/bench of $KVER_FULL"; flock 7; }
+
+log "building for $KVER_FULL"
+"$here/../vm/build.sh" "$spec" >"$run_dir/build.log" 2>&1 ||
+	{ tail -n 30 "$run_dir/build.log" >&2; die "build failed"; }
+
+mkdir -p "$out/bench"
+cp "$here/guest.sh" "$out/bench/guest.sh"
+cp "$targets" "$out/bench/targets"
+cp "$profile" "$out/bench/profile"
+rm -f "$out/bench/kublk"
+
+# ublk's loop target: the kublk server from the selftests of the kernel's
+# own linux-source, built in that kernel's userland once and kept there.
+build_kublk() {
+	local tarball dir=/tmp/fblk-bench src
+	tarball=$(cd "$KROOT" && ls usr/src/linux-source-"$(kline "$KVER_FULL")".tar.xz 2>/dev/null) || {
+		log "no linux-source-$(kline "$KVER_FULL") in $KROOT: no ublk target" \
+			"(install it there: apt-get install -t trixie-backports linux-source-$(kline "$KVER_FULL"))"
+		return 0
+	}
+	src=$dir/linux-source-$(kline "$KVER_FULL")
+	if [ ! -x "$KROOT$dir/kublk-$KVER_FULL" ]; then
+		log "building kublk from ${tarball##*/}"
+		mkdir -p "$KROOT$dir"
+		tar -C "$KROOT$dir" -xJf "$KROOT/$tarball" --wildcards \
+			"${src##*/}/tools/testing/selftests/ublk/*" \
+			"${src##*/}/tools/testing/selftests/kselftest.h" \
+			"${src##*/}/include/uapi/linux/ublk_cmd.h"
+		in_kroot sh -c "cd $src/tools/testing/selftests/ublk &&
+			gcc -O2 -D_GNU_SOURCE -I../../../../include/uapi -I.. \
+			-o $dir/kublk-$KVER_FULL \$(ls *.c | grep -v metadata_size.c) \
+			-lpthread -lm -luring" >>"$run_dir/build.log" 2>&1 ||
+			{ log "kublk did not build (see build.log): no ublk target"; return 0; }
+	fi
+	cp "$KROOT$dir/kublk-$KVER_FULL" "$out/bench/kublk"
+}
+[ "$KCHROOT" = 1 ] && build_kublk
+
+{
+	printf 'RUNTIME=%q\n' "$runtime"
+	printf 'NULL_LAT_US=%q\n' "${NULL_LAT_US:-1000}"
+	printf 'QEMUIMG_COUNT=%q\n' "${QEMUIMG_COUNT:-20000}"
+	printf 'ATTACH_N=%q\n' "${ATTACH_N:-200}"
+} >"$run_dir/bench.env"
+
+# Time limits: each cell (all targets of one workload) reports to the host
+# as one "test"; the whole VM gets what the profile needs and then some.
+ncells=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$profile" | awk '
+	{ n = 1; for (i = 1; i <= NF; i++) n *= split($i, a, ","); s += n } END { print s + 0 }')
+ntargets=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$targets" | wc -l)
+export FBLK_TEST_TIMEOUT=$((ntargets * (runtime * 4 + 90)))
+export FBLK_VM_TIMEOUT=$((1200 + ncells * ntargets * (runtime + 15)))
+log "$ncells cells x $ntargets targets x $runtime s (profile ${profile##*/})"
+
+"$here/../vm/vm.sh" -k "$spec" -m bench -o "$run_dir" >/dev/null
+exec 7>&-
+
+{
+	printf 'profile\t%s\n' "${profile##*/}"
+	printf 'host_cpu\t%s x %s\n' "$(nproc)" "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+	printf 'load_before\t%s\n' "$load_before"
+	printf 'load_after\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+	printf 'duration\t%s\n' "$(( ($(date +%s) - t_start) / 60 )) min $(( ($(date +%s) - t_start) % 60 )) s"
+} >"$run_dir/host.env"
+
+[ -s "$run_dir/cells.tsv" ] || die "no results: see $run_dir/console.log"
+python3 "$here/report.py" "$run_dir"
+for dat in "$run_dir"/charts/*.dat; do
+	[ -e "$dat" ] || continue
+	name=$(basename "$dat" .dat)
+	gnuplot -e "dat='$dat'; out='${dat%.dat}'; ttl='IOPS, $name, $KVER_FULL'" \
+		"$here/chart.gp" 2>>"$run_dir/gnuplot.log" || log "gnuplot failed for $name"
+done
+grep -h -E 'WARNING|BUG|Oops|KASAN|lockdep|hung task|blocked for more' \
+	"$run_dir/dmesg.txt" 2>/dev/null | head -n 5 | sed 's/^/bench: guest kernel: /' >&2 || true
+log "results in ${run_dir#"$FBLK_TOP"/}/ (report.md, results.csv, charts/)"
+cat "$run_dir/summary.md"
+exit
+}
