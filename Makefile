@@ -11,6 +11,9 @@
 #                            or without KVER the CI set (6.1, 7.3, 6.12)
 #   make lint                checkpatch --strict, W=1 and sparse builds
 #   make demo [KVER=...]     a guided tour in a VM: fblk next to loop
+#   make bench [KVER=...] [PROFILE=default|full]
+#                            fblk vs the raw file, loop and ublk in one VM;
+#                            results/bench-<date>-<kver>/ (tools/bench/)
 #   make shell [KVER=...]    a root shell in the test VM (Ctrl-a x quits)
 #   make build [KVER=...]    what `check` builds, into build/<release>/
 #   make clean               remove build outputs (results/ stays)
@@ -55,6 +58,9 @@ lint:
 demo:
 	KVER=$(KVER_ALIAS) tools/vm/check.sh --demo
 
+bench:
+	KVER=$(KVER_ALIAS) tools/bench/bench.sh
+
 shell:
 	tools/vm/build.sh $(KVER_ALIAS)
 	tools/vm/vm.sh -k $(KVER_ALIAS) -m shell >/dev/null
@@ -64,4 +70,4 @@ clean:
 	-$(MAKE) -C tools/fblksetup clean
 	rm -rf build
 
-.PHONY: all modules tools install deps build check lint demo shell clean
+.PHONY: all modules tools install deps build check lint demo bench shell clean

@@ -277,6 +277,10 @@ main() {
 		bash /fblk/vm/demo.sh 2>&1 | tee "$RESULTS/demo.log" >&3
 		emit "FBLK-END demo rc=${PIPESTATUS[0]} secs=0"
 		;;
+	bench)
+		# tools/bench/guest.sh reports each cell on fd 3 itself.
+		bash /fblk/bench/guest.sh
+		;;
 	shell)
 		echo "guest-run: shell; the environment of a test is set (FBLK_KO=$FBLK_KO)."
 		echo "guest-run: 'poweroff -f' (or exit) ends the VM."
