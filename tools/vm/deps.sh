@@ -64,6 +64,11 @@ if ! dpkg-query -W -f='${Status}' "linux-image-$k612" 2>/dev/null | grep -q 'ok 
 	apt_install -t bookworm-backports "linux-image-$k612" "linux-headers-$k612"
 fi
 
+# What the guest needs of the Debian 13 root (it is the 7.x guest's whole
+# userland) and what building there needs.
+root13_pkgs=(gcc make libc6-dev fio liburing-dev pkg-config e2fsprogs xfsprogs
+	util-linux fdisk dmsetup kmod procps python3 busybox-static qemu-utils)
+
 if [ ! -e "$ROOT13/.fblk-ready" ]; then
 	log "making the Debian 13 root in $ROOT13 (takes a few minutes once)"
 	rm -rf "$ROOT13"
@@ -77,9 +82,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOS
 	chroot "$ROOT13" apt-get update -qq
 	chroot "$ROOT13" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends gcc make libc6-dev fio liburing-dev pkg-config \
-		e2fsprogs xfsprogs util-linux fdisk dmsetup kmod procps python3 \
-		busybox-static qemu-utils >/dev/null
+		--no-install-recommends "${root13_pkgs[@]}" >/dev/null
 	# The kernel's initramfs hook fails inside a chroot; the harness does not
 	# use the Debian initramfs, so that failure is harmless.
 	chroot "$ROOT13" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -90,4 +93,18 @@ EOS
 	chroot "$ROOT13" apt-get clean
 	touch "$ROOT13/.fblk-ready"
 fi
+# A root made by an older deps.sh may lack packages added to the list since.
+missing=()
+for p in "${root13_pkgs[@]}"; do
+	chroot "$ROOT13" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing in $ROOT13: ${missing[*]}"
+	chroot "$ROOT13" apt-get update -qq
+	chroot "$ROOT13" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+	chroot "$ROOT13" apt-get clean
+fi
+
 log "kernels: 6.1=$k61 6.12=$k612 7.x=$(basename "$(ls -d "$ROOT13"/lib/modules/7.* | tail -n1)")"
