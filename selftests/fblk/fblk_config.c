@@ -133,8 +133,12 @@ TEST_F(cfg, configure_info_round_trip)
 	EXPECT_LE(1U, info.nr_hw_queues);
 	EXPECT_LE(1U, info.queue_depth);
 	EXPECT_STREQ(real, (char *)info.backing_file);
-	for (int i = 0; i < 8; i++) {
-		EXPECT_EQ(0ULL, info.reserved[i]) TH_LOG("reserved[%d]", i);
+	EXPECT_EQ((uint32_t)FBLK_PARAM_ALL, info.params.mask);
+	EXPECT_EQ((uint32_t)FBLK_IO_BUFFERED, info.params.io_mode);
+	EXPECT_EQ((uint32_t)FBLK_SUBMIT_ASYNC, info.params.submit);
+	EXPECT_LE(1U, info.params.pool_size);
+	for (int i = 0; i < 6; i++) {
+		EXPECT_EQ(0ULL, info.params.reserved[i]) TH_LOG("reserved[%d]", i);
 	}
 
 	ASSERT_EQ(0, fblk_dev_size(self->dev.fd, &size));
@@ -345,11 +349,14 @@ TEST_F(cfg, reserved_nonzero_einval)
 	struct fblk_config cfg;
 	int i;
 
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < 6; i++) {
 		fblk_config_init(&cfg, self->file_fd, 0);
-		cfg.reserved[i] = 1ULL << 63;
+		cfg.params.reserved[i] = 1ULL << 63;
 		refuse(_metadata, self, &cfg, EINVAL);
 	}
+	fblk_config_init(&cfg, self->file_fd, 0);
+	cfg.params.mask = 1U << 31;	/* a parameter no module knows */
+	refuse(_metadata, self, &cfg, EINVAL);
 }
 
 TEST_F(cfg, bad_block_size_einval)

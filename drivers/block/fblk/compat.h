@@ -158,4 +158,45 @@ static inline bool fblk_file_can_direct(struct file *file)
 	return file->f_mode & FMODE_CAN_ODIRECT;
 }
 
+/*
+ * Asynchronous buffered I/O support moved from f_mode (FMODE_BUF_RASYNC,
+ * FMODE_BUF_WASYNC: 6.1) to f_op->fop_flags (FOP_BUFFER_*: 6.12).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+static inline bool fblk_file_buf_rasync(struct file *file)
+{
+	return file->f_op->fop_flags & FOP_BUFFER_RASYNC;
+}
+
+static inline bool fblk_file_buf_wasync(struct file *file)
+{
+	return file->f_op->fop_flags & FOP_BUFFER_WASYNC;
+}
+#else
+static inline bool fblk_file_buf_rasync(struct file *file)
+{
+	return file->f_mode & FMODE_BUF_RASYNC;
+}
+
+static inline bool fblk_file_buf_wasync(struct file *file)
+{
+	return file->f_mode & FMODE_BUF_WASYNC;
+}
+#endif
+
+/* 6.14: uncached buffered I/O, where the filesystem offers it. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+#define FBLK_IOCB_DONTCACHE		IOCB_DONTCACHE
+static inline bool fblk_file_dontcache(struct file *file)
+{
+	return file->f_op->fop_flags & FOP_DONTCACHE;
+}
+#else
+#define FBLK_IOCB_DONTCACHE		0
+static inline bool fblk_file_dontcache(struct file *file)
+{
+	return false;
+}
+#endif
+
 #endif /* _FBLK_COMPAT_H */

@@ -65,16 +65,40 @@ static int fblk_check_cycle(struct fblk_device *dev, struct file *file)
 	return 0;
 }
 
+static int fblk_validate_params(const struct fblk_params *p)
+{
+	int i;
+
+	if (p->mask & ~FBLK_PARAM_ALL)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(p->reserved); i++)
+		if (p->reserved[i])
+			return -EINVAL;
+	if ((p->mask & FBLK_PARAM_IO_MODE) && p->io_mode > FBLK_IO_AUTO)
+		return -EINVAL;
+	if ((p->mask & FBLK_PARAM_SUBMIT) && p->submit > FBLK_SUBMIT_THREADS)
+		return -EINVAL;
+	if ((p->mask & FBLK_PARAM_POOL_SIZE) &&
+	    (!p->pool_size || p->pool_size > FBLK_MAX_POOL_SIZE))
+		return -EINVAL;
+	return 0;
+}
+
 static int fblk_validate_config(const struct fblk_config *cfg)
 {
+	const struct fblk_params *p = &cfg->params;
 	unsigned int bs = cfg->block_size;
-	int i;
+	int err;
 
 	if (cfg->flags & ~FBLK_FL_SETTABLE || cfg->__pad)
 		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
-		if (cfg->reserved[i])
-			return -EINVAL;
+	err = fblk_validate_params(p);
+	if (err)
+		return err;
+	/* The loop-style flag and io_mode must not contradict each other. */
+	if ((cfg->flags & FBLK_FL_DIRECT_IO) && (p->mask & FBLK_PARAM_IO_MODE) &&
+	    p->io_mode != FBLK_IO_DIRECT)
+		return -EINVAL;
 	if (bs && (bs < FBLK_MIN_BLOCK_SIZE || bs > FBLK_MAX_BLOCK_SIZE ||
 		   !is_power_of_2(bs)))
 		return -EINVAL;
@@ -142,6 +166,169 @@ static bool fblk_backing_can_punch(struct file *file)
 	return file->f_op->fallocate;
 }
 
+static void fblk_probe_caps(struct file *file, struct fblk_caps *caps)
+{
+	caps->nowait = file->f_mode & FMODE_NOWAIT;
+	caps->buf_rasync = fblk_file_buf_rasync(file);
+	caps->buf_wasync = fblk_file_buf_wasync(file);
+	caps->dontcache = fblk_file_dontcache(file);
+	caps->punch = fblk_backing_can_punch(file);
+}
+
+static const char * const fblk_io_mode_names[] = {
+	[FBLK_IO_BUFFERED]	= "buffered",
+	[FBLK_IO_DIRECT]	= "direct",
+	[FBLK_IO_DONTCACHE]	= "dontcache",
+	[FBLK_IO_AUTO]		= "auto",
+};
+
+/* The mode @asked comes to on this device's backing file, or an error. */
+static int fblk_resolve_io_mode(struct fblk_device *dev, unsigned int asked)
+{
+	int err;
+
+	switch (asked) {
+	case FBLK_IO_BUFFERED:
+		return FBLK_IO_BUFFERED;
+	case FBLK_IO_DIRECT:
+		err = fblk_check_direct(dev->backing, dev->block_size,
+					dev->offset);
+		if (err == -EOPNOTSUPP)
+			pr_info("fblk%d: io_mode direct: the backing file cannot do direct I/O\n",
+				dev->number);
+		else if (err)
+			pr_info("fblk%d: io_mode direct: block size or offset below the backing device's alignment\n",
+				dev->number);
+		return err ?: FBLK_IO_DIRECT;
+	case FBLK_IO_DONTCACHE:
+		if (dev->caps.dontcache)
+			return FBLK_IO_DONTCACHE;
+		pr_info("fblk%d: io_mode dontcache: not offered by this kernel or backing filesystem\n",
+			dev->number);
+		return -EOPNOTSUPP;
+	case FBLK_IO_AUTO:
+		if (!fblk_check_direct(dev->backing, dev->block_size,
+				       dev->offset))
+			return FBLK_IO_DIRECT;
+		return dev->caps.dontcache ? FBLK_IO_DONTCACHE :
+					     FBLK_IO_BUFFERED;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Apply what @p names; dev->lock held, and the queue frozen or no I/O
+ * possible.  Nothing changes on error.
+ */
+static int fblk_apply_params(struct fblk_device *dev,
+			     const struct fblk_params *p)
+{
+	unsigned int asked = dev->io_mode_asked;
+	int mode;
+
+	if (p->mask & FBLK_PARAM_IO_MODE)
+		asked = p->io_mode;
+	mode = fblk_resolve_io_mode(dev, asked);
+	if (mode < 0)
+		return mode;
+
+	dev->io_mode_asked = asked;
+	dev->io_mode = mode;
+	if (mode == FBLK_IO_DIRECT)
+		dev->flags |= FBLK_FL_DIRECT_IO;
+	else
+		dev->flags &= ~FBLK_FL_DIRECT_IO;
+	if (p->mask & FBLK_PARAM_SUBMIT)
+		dev->submit = p->submit;
+	if (p->mask & FBLK_PARAM_POOL_SIZE) {
+		dev->pool_size = p->pool_size;
+		workqueue_set_max_active(dev->pool, p->pool_size);
+	}
+	return 0;
+}
+
+int fblk_set_params(struct fblk_device *dev, const struct fblk_params *p)
+{
+	unsigned int memflags;
+	int err;
+
+	err = fblk_validate_params(p);
+	if (err)
+		return err;
+	mutex_lock(&dev->lock);
+	if (dev->state != FBLK_STATE_BOUND) {
+		mutex_unlock(&dev->lock);
+		return -ENXIO;
+	}
+	/* Drain, switch, resume: no request sees two settings. */
+	memflags = fblk_freeze_queue(dev->disk->queue);
+	err = fblk_apply_params(dev, p);
+	fblk_unfreeze_queue(dev->disk->queue, memflags);
+	mutex_unlock(&dev->lock);
+	return err;
+}
+
+/* Caller holds dev->lock. */
+void fblk_get_params(struct fblk_device *dev, struct fblk_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->mask = FBLK_PARAM_ALL;
+	p->io_mode = dev->io_mode_asked;
+	p->submit = dev->submit;
+	p->pool_size = dev->pool_size;
+}
+
+const char *fblk_io_mode_name(unsigned int mode)
+{
+	return mode < ARRAY_SIZE(fblk_io_mode_names) ?
+		fblk_io_mode_names[mode] : "?";
+}
+
+int fblk_io_mode_parse(const char *buf)
+{
+	return sysfs_match_string(fblk_io_mode_names, buf);
+}
+
+/* Each hardware queue reads through its own open file: see fblk_queue. */
+static int fblk_open_queue_files(struct fblk_device *dev)
+{
+	struct file *file = dev->backing;
+	int flags = file->f_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+	unsigned int i;
+
+	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
+		struct file *clone = dentry_open(&file->f_path, flags,
+						 file->f_cred);
+
+		if (IS_ERR(clone))
+			return PTR_ERR(clone);
+		dev->queues[i].file = clone;
+	}
+	return 0;
+}
+
+static void fblk_close_queue_files(struct fblk_device *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
+		if (dev->queues[i].file)
+			fput(dev->queues[i].file);
+		dev->queues[i].file = NULL;
+	}
+}
+
+static void fblk_reset_stats(struct fblk_device *dev)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(dev->stats, cpu), 0,
+		       sizeof(struct fblk_pcpu_stats));
+	atomic_set(&dev->pool_depth_max, 0);
+	atomic_set(&dev->retries_max, 0);
+}
+
 static void fblk_limits_for(struct fblk_device *dev, struct fblk_limits *lim)
 {
 	struct inode *inode = dev->backing->f_mapping->host;
@@ -150,7 +337,7 @@ static void fblk_limits_for(struct fblk_device *dev, struct fblk_limits *lim)
 	lim->max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;
 	lim->max_discard_sectors = 0;
 	lim->discard_granularity = 0;
-	if (dev->can_discard) {
+	if (dev->caps.punch) {
 		lim->max_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
 		lim->discard_granularity = max_t(unsigned int, dev->block_size,
 						 inode->i_sb->s_blocksize);
@@ -174,36 +361,43 @@ static void fblk_rescan_partitions(struct fblk_device *dev, bool locked)
 static int fblk_bind(struct fblk_device *dev, struct file *file,
 		     const struct fblk_config *cfg, fblk_mode_t mode)
 {
-	unsigned int block_size = cfg->block_size ?: SECTOR_SIZE;
-	unsigned int flags = cfg->flags;
+	struct fblk_params params = cfg->params;
 	struct fblk_limits lim;
 	loff_t size;
 	int err;
 
-	if (!(file->f_mode & FMODE_WRITE) || !(mode & FBLK_MODE_WRITE) ||
-	    !file->f_op->write_iter)
-		flags |= FBLK_FL_READ_ONLY;
-	if (flags & FBLK_FL_DIRECT_IO) {
-		err = fblk_check_direct(file, block_size, cfg->offset);
-		if (err)
-			return err;
-	}
-	size = fblk_device_size(file, cfg->offset, cfg->sizelimit, block_size);
+	dev->block_size = cfg->block_size ?: SECTOR_SIZE;
+	size = fblk_device_size(file, cfg->offset, cfg->sizelimit,
+				dev->block_size);
 	if (size < 0)
 		return size;
 
 	dev->backing = file;
 	dev->offset = cfg->offset;
 	dev->sizelimit = cfg->sizelimit;
-	dev->block_size = block_size;
-	dev->flags = flags;
-	dev->can_discard = fblk_backing_can_punch(file);
+	dev->flags = cfg->flags & ~FBLK_FL_DIRECT_IO;
+	if (!(file->f_mode & FMODE_WRITE) || !(mode & FBLK_MODE_WRITE) ||
+	    !file->f_op->write_iter)
+		dev->flags |= FBLK_FL_READ_ONLY;
+	fblk_probe_caps(file, &dev->caps);
+	dev->io_mode_asked = FBLK_IO_BUFFERED;
+	dev->submit = FBLK_SUBMIT_ASYNC;
+	dev->pool_size = fblk_default_pool_size;
+	workqueue_set_max_active(dev->pool, dev->pool_size);
+	if (cfg->flags & FBLK_FL_DIRECT_IO) {
+		params.mask |= FBLK_PARAM_IO_MODE;
+		params.io_mode = FBLK_IO_DIRECT;
+	}
+	err = fblk_apply_params(dev, &params);
+	if (err)
+		goto out_unset;
+	err = fblk_open_queue_files(dev);
+	if (err)
+		goto out_close;
 	fblk_limits_for(dev, &lim);
 	err = fblk_apply_limits(dev->disk->queue, &lim);
-	if (err) {
-		dev->backing = NULL;
-		return err;
-	}
+	if (err)
+		goto out_close;
 
 	/*
 	 * Page cache allocations of the backing file must not recurse into
@@ -212,12 +406,20 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	dev->old_gfp_mask = mapping_gfp_mask(file->f_mapping);
 	mapping_set_gfp_mask(file->f_mapping,
 			     dev->old_gfp_mask & ~(__GFP_IO | __GFP_FS));
-	set_disk_ro(dev->disk, flags & FBLK_FL_READ_ONLY);
-	if (flags & FBLK_FL_PARTSCAN)
+	fblk_reset_stats(dev);
+	set_disk_ro(dev->disk, dev->flags & FBLK_FL_READ_ONLY);
+	if (dev->flags & FBLK_FL_PARTSCAN)
 		dev->disk->flags &= ~GENHD_FL_NO_PART;
 	dev->state = FBLK_STATE_BOUND;
 	set_capacity_and_notify(dev->disk, size >> SECTOR_SHIFT);
 	return 0;
+
+out_close:
+	fblk_close_queue_files(dev);
+out_unset:
+	dev->backing = NULL;
+	dev->flags = 0;
+	return err;
 }
 
 static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
@@ -289,6 +491,7 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&fblk_bind_mutex);
 
+	fblk_close_queue_files(dev);
 	mapping_set_gfp_mask(file->f_mapping, dev->old_gfp_mask);
 	/* Drop what the page cache holds of this device's old contents. */
 	invalidate_disk(dev->disk);
@@ -357,8 +560,8 @@ static int fblk_get_info(struct fblk_device *dev, struct fblk_info __user *arg)
 	info.number = dev->number;
 	info.state = dev->state;
 	info.flags = dev->flags;
-	info.io_mode = dev->flags & FBLK_FL_DIRECT_IO ? FBLK_IO_DIRECT :
-							FBLK_IO_BUFFERED;
+	info.io_mode = dev->io_mode;
+	fblk_get_params(dev, &info.params);
 	info.offset = dev->offset;
 	info.sizelimit = dev->sizelimit;
 	info.size = get_capacity(dev->disk) << SECTOR_SHIFT;
@@ -402,6 +605,16 @@ static int fblk_set_capacity(struct fblk_device *dev)
 	return 0;
 }
 
+static int fblk_ioctl_set_params(struct fblk_device *dev,
+				 const struct fblk_params __user *arg)
+{
+	struct fblk_params p;
+
+	if (copy_from_user(&p, arg, sizeof(p)))
+		return -EFAULT;
+	return fblk_set_params(dev, &p);
+}
+
 static int fblk_ioctl(struct block_device *bdev, fblk_mode_t mode,
 		      unsigned int cmd, unsigned long arg)
 {
@@ -417,6 +630,8 @@ static int fblk_ioctl(struct block_device *bdev, fblk_mode_t mode,
 		return fblk_get_info(dev, argp);
 	case FBLK_SET_CAPACITY:
 		return fblk_set_capacity(dev);
+	case FBLK_SET_PARAMS:
+		return fblk_ioctl_set_params(dev, argp);
 	}
 	return -ENOTTY;
 }
@@ -459,12 +674,26 @@ static void fblk_release(struct gendisk *disk)
 FBLK_DEFINE_BDOPS_OPEN(fblk_open)
 FBLK_DEFINE_BDOPS_RELEASE(fblk_release)
 
+/* What __fblk_dev_add allocates beside the disk; NULLs are skipped. */
+static void fblk_free_resources(struct fblk_device *dev)
+{
+	unsigned int i;
+
+	if (dev->queues)
+		for (i = 0; i < dev->tag_set.nr_hw_queues; i++)
+			cancel_work_sync(&dev->queues[i].retry_work);
+	if (dev->pool)
+		destroy_workqueue(dev->pool);
+	kfree(dev->queues);
+	free_percpu(dev->stats);
+}
+
 /* Called at the disk's last reference, after del_gendisk and put_disk. */
 static void fblk_free_disk(struct gendisk *disk)
 {
 	struct fblk_device *dev = disk->private_data;
 
-	destroy_workqueue(dev->wq);
+	fblk_free_resources(dev);
 	mutex_destroy(&dev->lock);
 	kfree(dev);
 }
@@ -489,10 +718,23 @@ static int fblk_alloc_id(struct fblk_device *dev, int id)
 	return err == -ENOSPC ? -EEXIST : err;
 }
 
-static int fblk_workqueue_width(struct fblk_device *dev)
+/* Queues (sized by the tag set blk-mq settled on), pool and counters. */
+static int fblk_alloc_resources(struct fblk_device *dev)
 {
-	return min_t(int, dev->tag_set.nr_hw_queues * dev->tag_set.queue_depth,
-		     WQ_MAX_ACTIVE);
+	unsigned int i, nr = dev->tag_set.nr_hw_queues;
+
+	dev->queues = kcalloc(nr, sizeof(*dev->queues), GFP_KERNEL);
+	dev->stats = alloc_percpu(struct fblk_pcpu_stats);
+	dev->pool_size = fblk_default_pool_size;
+	dev->pool = alloc_workqueue(FBLK_DISK_PREFIX "%d",
+				    WQ_UNBOUND | WQ_MEM_RECLAIM,
+				    dev->pool_size, dev->number);
+	if (dev->queues)
+		for (i = 0; i < nr; i++)
+			fblk_queue_init(&dev->queues[i], dev);
+	if (!dev->queues || !dev->stats || !dev->pool)
+		return -ENOMEM;
+	return 0;
 }
 
 static struct gendisk *fblk_make_disk(struct fblk_device *dev)
@@ -535,17 +777,13 @@ static int __fblk_dev_add(int id, unsigned int nr_hw_queues,
 	err = fblk_init_tag_set(dev, nr_hw_queues, queue_depth);
 	if (err)
 		goto out_remove_id;
-	dev->wq = alloc_workqueue(FBLK_DISK_PREFIX "%d",
-				  WQ_UNBOUND | WQ_MEM_RECLAIM,
-				  fblk_workqueue_width(dev), dev->number);
-	if (!dev->wq) {
-		err = -ENOMEM;
+	err = fblk_alloc_resources(dev);
+	if (err)
 		goto out_free_tags;
-	}
 	dev->disk = fblk_make_disk(dev);
 	if (IS_ERR(dev->disk)) {
 		err = PTR_ERR(dev->disk);
-		goto out_free_wq;
+		goto out_free_tags;
 	}
 	err = device_add_disk(NULL, dev->disk, fblk_disk_groups);
 	if (err)
@@ -554,10 +792,9 @@ static int __fblk_dev_add(int id, unsigned int nr_hw_queues,
 
 out_put_disk:
 	put_disk(dev->disk);
-out_free_wq:
-	destroy_workqueue(dev->wq);
 out_free_tags:
 	blk_mq_free_tag_set(&dev->tag_set);
+	fblk_free_resources(dev);
 out_remove_id:
 	idr_remove(&fblk_index_idr, dev->number);
 out_free_dev:

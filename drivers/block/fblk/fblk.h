@@ -14,7 +14,10 @@
 
 #include <linux/blk-mq.h>
 #include <linux/fs.h>
+#include <linux/llist.h>
 #include <linux/mutex.h>
+#include <linux/pagemap.h>
+#include <linux/percpu.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
 #include <uapi/linux/fblk.h>
@@ -31,8 +34,53 @@
  */
 #define FBLK_INLINE_BVECS	8
 
+/* Wakeups a buffered read may take before it is read blocking instead. */
+#define FBLK_MAX_RETRIES	16
+
 /* Internal states beyond the ABI's: a device being removed takes no opens. */
 #define FBLK_STATE_DELETING	(FBLK_STATE_RUNDOWN + 1)
+
+/* Event counters of a device: sysfs fblk/stats, in this order. */
+enum fblk_stat {
+	FBLK_STAT_INLINE_COMPLETED,	/* finished in the submitting context */
+	FBLK_STAT_QUEUED_ASYNC,		/* direct kiocbs queued (-EIOCBQUEUED) */
+	FBLK_STAT_NOWAIT_EAGAIN,	/* IOCB_NOWAIT attempts that would block */
+	FBLK_STAT_WAITQ_ARMED,		/* buffered reads parked on a folio */
+	FBLK_STAT_WAKEUPS,		/* ... woken for their folio */
+	FBLK_STAT_WAKEUPS_FILTERED,	/* wakeups for other folios, ignored */
+	FBLK_STAT_RETRIES,		/* attempts after a wakeup */
+	FBLK_STAT_PARTIAL,		/* partial transfers continued */
+	FBLK_STAT_PUNTS,		/* requests handed to the pool */
+	FBLK_STAT_BLOCKING_FALLBACKS,	/* buffered reads read blocking */
+	FBLK_STAT_ERRORS,		/* requests failed */
+	FBLK_NR_STATS
+};
+
+struct fblk_pcpu_stats {
+	u64 v[FBLK_NR_STATS];
+};
+
+/* What the backing file lets us do, found at attach. */
+struct fblk_caps {
+	bool nowait;		/* IOCB_NOWAIT honoured */
+	bool buf_rasync;	/* buffered reads can wait on a waitq */
+	bool buf_wasync;	/* buffered writes honour IOCB_NOWAIT */
+	bool dontcache;		/* uncached buffered I/O (RWF_DONTCACHE) */
+	bool punch;		/* holes can be punched */
+};
+
+/* One hardware queue: its own backing file and its retry list. */
+struct fblk_queue {
+	struct fblk_device	*dev;
+	/*
+	 * A clone of the backing file (same path and flags) so that each
+	 * queue has its own readahead state, as QEMU's fd pool does.
+	 */
+	struct file		*file;
+	/* Requests whose awaited folio was unlocked, retried in one batch. */
+	struct llist_head	retries;
+	struct work_struct	retry_work;
+};
 
 struct fblk_device {
 	int			number;
@@ -45,24 +93,46 @@ struct fblk_device {
 	unsigned int		block_size;
 	unsigned int		flags;		/* FBLK_FL_* in effect */
 	gfp_t			old_gfp_mask;
-	bool			can_discard;
+	struct fblk_caps	caps;
+	/*
+	 * Run-time settings.  The I/O path reads them without the lock: they
+	 * only change with the queue frozen.
+	 */
+	unsigned int		io_mode_asked;	/* enum fblk_io_mode */
+	unsigned int		io_mode;	/* in effect: never AUTO */
+	unsigned int		submit;		/* enum fblk_submit */
+	unsigned int		pool_size;
 
 	struct blk_mq_tag_set	tag_set;
 	struct gendisk		*disk;
-	/* Runs what must block: buffered I/O, fsync, fallocate, continuations. */
-	struct workqueue_struct	*wq;
+	struct fblk_queue	*queues;
+	/* The bounded pool: what must block, and direct I/O reissued. */
+	struct workqueue_struct	*pool;
+	atomic_t		pool_depth;
+	atomic_t		pool_depth_max;
+	atomic_t		retries_max;
+	struct fblk_pcpu_stats __percpu *stats;
 };
 
 /* The blk-mq pdu: everything one request needs, preallocated per tag. */
 struct fblk_cmd {
 	struct fblk_device	*dev;
+	struct fblk_queue	*queue;
 	struct kiocb		iocb;
-	struct work_struct	work;
+	/* Our entry on a folio's wait queue while a buffered read waits. */
+	struct wait_page_queue	wpq;
+	struct llist_node	retry_node;
+	struct work_struct	work;		/* pool job */
+	/* The task that ran ->queue_rq: finishing there is an inline completion. */
+	struct task_struct	*submitter;
 	/* Bytes of the request already transferred by earlier partial I/O. */
 	unsigned int		done;
+	unsigned int		retries;	/* wakeups without completion */
 	/* Submitter and ->ki_complete: the last to let go finishes the kiocb. */
 	atomic_t		ref;
 	long			ret;
+	bool			nowait;		/* the kiocb in flight had NOWAIT */
+	bool			blocking;	/* the pool job may block */
 	blk_status_t		status;
 	struct bio_vec		*bvec;		/* gathered bvecs, or NULL */
 	unsigned int		nr_bvec;
@@ -74,8 +144,14 @@ static inline struct request *fblk_cmd_rq(struct fblk_cmd *cmd)
 	return blk_mq_rq_from_pdu(cmd);
 }
 
+static inline void fblk_stat_inc(struct fblk_device *dev, enum fblk_stat stat)
+{
+	this_cpu_inc(dev->stats->v[stat]);
+}
+
 extern unsigned int fblk_default_hw_queues;
 extern unsigned int fblk_default_queue_depth;
+extern unsigned int fblk_default_pool_size;
 
 /* dev.c */
 int fblk_dev_add(int id, unsigned int nr_hw_queues, unsigned int queue_depth);
@@ -84,14 +160,21 @@ int fblk_dev_get_free(void);
 void fblk_dev_remove_all(void);
 int fblk_dev_init(void);
 void fblk_dev_exit(void);
+int fblk_set_params(struct fblk_device *dev, const struct fblk_params *p);
+void fblk_get_params(struct fblk_device *dev, struct fblk_params *p);
+const char *fblk_io_mode_name(unsigned int mode);
+int fblk_io_mode_parse(const char *buf);
 
 /* mq.c */
 int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
 		      unsigned int queue_depth);
 
 /* io.c */
-void fblk_io_work(struct work_struct *work);
-void fblk_cmd_prepare(struct fblk_cmd *cmd);
+blk_status_t fblk_cmd_start(struct fblk_cmd *cmd);
+void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
+void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
+int fblk_io_init(void);
+void fblk_io_exit(void);
 
 /* sysfs.c */
 extern const struct attribute_group *fblk_disk_groups[];

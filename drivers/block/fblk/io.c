@@ -1,56 +1,117 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The I/O engine: each request becomes kiocbs on the backing file.
+ * The I/O engine: each request becomes kiocbs on its queue's backing file.
  *
- * Reads and writes build an ITER_BVEC over the request's pages and call
- * ->read_iter/->write_iter with a kiocb whose ->ki_complete finishes the
- * request, so direct I/O completes asynchronously; buffered I/O completes
- * before the call returns and takes the same completion path.  A partial
- * transfer is continued from where it stopped; a read that meets the end of
- * the file reads zeroes for the rest.  Flush, discard and write-zeroes map to
- * fsync and fallocate.  Everything here runs from the device's workqueue,
- * in a memalloc_noio scope: an allocation in the lower file must never wait
- * for I/O that might be queued behind this very request.
+ * A read or write is first tried from ->queue_rq itself with IOCB_NOWAIT:
+ * what completes or queues there costs no context switch.  That happens only
+ * when ->queue_rq runs outside submit_bio() (from a plug flush, as io_uring,
+ * libaio and readahead submit, or from a blk-mq worker); inside it, lower
+ * bios would wait on current->bio_list until we return, so the request
+ * starts from a worker (fblk_cmd_defer()).
+ *
+ *  - Direct I/O queues its kiocb and completes through ->ki_complete.  If
+ *    NOWAIT says it would block (block allocation, lock contention), the
+ *    kiocb is reissued from the pool without NOWAIT, still asynchronous.
+ *  - A buffered read that would block arms IOCB_WAITQ with the request's own
+ *    wait_page_queue: the read queues us on the folio it needs and returns.
+ *    Our wake function lets through only wakeups for that folio, and puts
+ *    the request on its queue's retry list; one work item retries the whole
+ *    list, reissuing only the bytes still missing.  A read that cannot make
+ *    progress that way (no folio even after readahead, a folio that stays
+ *    !uptodate after a read error, too many wakeups) is read blocking in
+ *    the pool, which also surfaces the real error.
+ *  - Buffered writes try NOWAIT where the filesystem supports it (xfs,
+ *    btrfs), else go to the pool; so do flush, discard and write-zeroes.
+ *
+ * The pool is the device's workqueue, bounded by pool_size: a request waits
+ * there for a worker holding nothing a worker needs.  With submit=threads
+ * every I/O is done blocking in the pool instead (QEMU's aio=threads).
+ *
+ * Every call into the backing file runs in a memalloc_noio scope (reclaim
+ * must not wait on I/O queued behind us), with the caller's journal handle
+ * and block plug hidden: ->queue_rq may run inside an upper filesystem's
+ * transaction, or while the caller's plug list is being flushed, and the
+ * lower filesystem must see neither.
  */
 #include <linux/blk-mq.h>
+#include <linux/blkdev.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/pagemap.h>
+#include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "fblk.h"
 
-void fblk_cmd_prepare(struct fblk_cmd *cmd)
+/* Runs the retry batches: short jobs, woken from I/O completion. */
+static struct workqueue_struct *fblk_retry_wq;
+
+static void fblk_pool_work(struct work_struct *work);
+static void fblk_retry_work(struct work_struct *work);
+
+void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev)
 {
-	cmd->done = 0;
-	cmd->status = BLK_STS_OK;
-	cmd->bvec = NULL;
-	cmd->nr_bvec = 0;
+	cmd->dev = dev;
+	INIT_WORK(&cmd->work, fblk_pool_work);
+	init_waitqueue_entry(&cmd->wpq.wait, NULL);
+}
+
+void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev)
+{
+	fq->dev = dev;
+	init_llist_head(&fq->retries);
+	INIT_WORK(&fq->retry_work, fblk_retry_work);
+}
+
+static void fblk_atomic_max(atomic_t *max, int value)
+{
+	int old = atomic_read(max);
+
+	while (value > old && !atomic_try_cmpxchg(max, &old, value))
+		;
+}
+
+static struct request *rq_of(struct fblk_cmd *cmd)
+{
+	return blk_mq_rq_from_pdu(cmd);
+}
+
+static bool fblk_cmd_is_write(struct fblk_cmd *cmd)
+{
+	return req_op(rq_of(cmd)) == REQ_OP_WRITE;
 }
 
 static void fblk_cmd_finish(struct fblk_cmd *cmd, blk_status_t status)
 {
+	struct fblk_device *dev = cmd->dev;
+
 	if (cmd->bvec != cmd->inline_bvec)
 		kfree(cmd->bvec);
 	cmd->bvec = NULL;
 	cmd->status = status;
-	blk_mq_complete_request(fblk_cmd_rq(cmd));
+	if (status)
+		fblk_stat_inc(dev, FBLK_STAT_ERRORS);
+	if (cmd->submitter == current)
+		fblk_stat_inc(dev, FBLK_STAT_INLINE_COMPLETED);
+	if (cmd->retries)
+		fblk_atomic_max(&dev->retries_max, cmd->retries);
+	blk_mq_complete_request(rq_of(cmd));
 }
 
 static loff_t fblk_cmd_pos(struct fblk_cmd *cmd)
 {
-	return ((loff_t)blk_rq_pos(fblk_cmd_rq(cmd)) << SECTOR_SHIFT) +
+	return ((loff_t)blk_rq_pos(rq_of(cmd)) << SECTOR_SHIFT) +
 		cmd->dev->offset;
 }
 
 /*
- * A request of several bios needs its bvecs in one array: gathered once, on
- * the first attempt, into the pdu when they fit.  A single bio's own bvec
- * table serves as it is.
+ * A request of several bios needs its bvecs in one array: gathered once, into
+ * the pdu when they fit.  A single bio's own bvec table serves as it is.
  */
-static int fblk_cmd_gather_bvecs(struct fblk_cmd *cmd)
+static int fblk_cmd_gather_bvecs(struct fblk_cmd *cmd, gfp_t gfp)
 {
-	struct request *rq = fblk_cmd_rq(cmd);
+	struct request *rq = rq_of(cmd);
 	struct req_iterator rq_iter;
 	struct bio_vec bv, *bvec;
 
@@ -61,7 +122,7 @@ static int fblk_cmd_gather_bvecs(struct fblk_cmd *cmd)
 
 	bvec = cmd->inline_bvec;
 	if (cmd->nr_bvec > FBLK_INLINE_BVECS) {
-		bvec = kmalloc_array(cmd->nr_bvec, sizeof(*bvec), GFP_NOIO);
+		bvec = kmalloc_array(cmd->nr_bvec, sizeof(*bvec), gfp);
 		if (!bvec)
 			return -ENOMEM;
 	}
@@ -75,7 +136,7 @@ static int fblk_cmd_gather_bvecs(struct fblk_cmd *cmd)
 static void fblk_cmd_iter(struct fblk_cmd *cmd, struct iov_iter *iter,
 			  unsigned int dir)
 {
-	struct request *rq = fblk_cmd_rq(cmd);
+	struct request *rq = rq_of(cmd);
 	struct bio *bio = rq->bio;
 
 	if (cmd->bvec) {
@@ -83,7 +144,7 @@ static void fblk_cmd_iter(struct fblk_cmd *cmd, struct iov_iter *iter,
 			      blk_rq_bytes(rq));
 	} else {
 		const struct bio_vec *first = __bvec_iter_bvec(bio->bi_io_vec,
-							 bio->bi_iter);
+							       bio->bi_iter);
 
 		/* A split bio may start in the middle of its first bvec. */
 		iov_iter_bvec(iter, dir, first, cmd->nr_bvec, blk_rq_bytes(rq));
@@ -92,11 +153,6 @@ static void fblk_cmd_iter(struct fblk_cmd *cmd, struct iov_iter *iter,
 				   first->bv_offset;
 	}
 	iov_iter_advance(iter, cmd->done);
-}
-
-static bool fblk_cmd_is_write(struct fblk_cmd *cmd)
-{
-	return req_op(fblk_cmd_rq(cmd)) == REQ_OP_WRITE;
 }
 
 /* The backing file ended before the read did: the rest reads as zeroes. */
@@ -110,94 +166,301 @@ static void fblk_cmd_zero_rest(struct fblk_cmd *cmd)
 
 static bool fblk_cmd_past_eof(struct fblk_cmd *cmd)
 {
-	struct inode *inode = cmd->dev->backing->f_mapping->host;
+	struct inode *inode = cmd->queue->file->f_mapping->host;
 
 	return fblk_cmd_pos(cmd) + cmd->done >= i_size_read(inode);
 }
 
-/* Both the submitter and ->ki_complete are done with the kiocb. */
-static void fblk_rw_done(struct fblk_cmd *cmd)
+/*
+ * Account a transfer of @ret bytes (or an error).  Returns true while the
+ * request has more to transfer; false once it is finished.
+ */
+static bool fblk_rw_progress(struct fblk_cmd *cmd, ssize_t ret)
 {
-	struct request *rq = fblk_cmd_rq(cmd);
-	long ret = cmd->ret;
-
 	if (ret < 0) {
 		fblk_cmd_finish(cmd, errno_to_blk_status(ret));
-		return;
+		return false;
 	}
 	cmd->done += ret;
-	if (cmd->done == blk_rq_bytes(rq)) {
+	if (cmd->done == blk_rq_bytes(rq_of(cmd))) {
 		fblk_cmd_finish(cmd, BLK_STS_OK);
-		return;
+		return false;
 	}
 	if (fblk_cmd_is_write(cmd)) {
-		if (!ret) {	/* no progress: the file will not take more */
+		if (!ret) {	/* no progress: the file takes no more */
 			fblk_cmd_finish(cmd, BLK_STS_IOERR);
-			return;
+			return false;
 		}
 	} else if (!ret || fblk_cmd_past_eof(cmd)) {
 		fblk_cmd_zero_rest(cmd);
 		fblk_cmd_finish(cmd, BLK_STS_OK);
-		return;
+		return false;
 	}
-	/* Partial transfer: continue in process context for the rest. */
-	queue_work(cmd->dev->wq, &cmd->work);
+	fblk_stat_inc(cmd->dev, FBLK_STAT_PARTIAL);
+	return true;
 }
 
-static void fblk_rw_put(struct fblk_cmd *cmd)
+/* See the top of this file for why each of these is hidden. */
+struct fblk_lower_scope {
+	unsigned int		noio;
+	void			*journal_info;
+	struct blk_plug		*plug;
+};
+
+static void fblk_lower_enter(struct fblk_lower_scope *scope)
 {
-	if (atomic_dec_and_test(&cmd->ref))
-		fblk_rw_done(cmd);
+	scope->noio = memalloc_noio_save();
+	scope->journal_info = current->journal_info;
+	current->journal_info = NULL;
+	scope->plug = current->plug;
+	current->plug = NULL;
 }
 
-static void fblk_rw_complete(struct kiocb *iocb, long ret)
+static void fblk_lower_exit(struct fblk_lower_scope *scope)
 {
-	struct fblk_cmd *cmd = container_of(iocb, struct fblk_cmd, iocb);
-
-	cmd->ret = ret;
-	fblk_rw_put(cmd);
+	current->plug = scope->plug;
+	current->journal_info = scope->journal_info;
+	memalloc_noio_restore(scope->noio);
 }
 
-static void fblk_rw_submit(struct fblk_cmd *cmd)
+static void fblk_kiocb_complete(struct kiocb *iocb, long ret);
+
+/*
+ * One kiocb on the queue's backing file for what is left of the request.
+ * @async: completion through ->ki_complete (direct I/O); else the call is a
+ * synchronous kiocb whose -EIOCBQUEUED can only mean a waitq was armed.
+ */
+static ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async)
 {
-	struct request *rq = fblk_cmd_rq(cmd);
-	struct fblk_device *dev = cmd->dev;
-	struct file *file = dev->backing;
+	struct request *rq = rq_of(cmd);
+	struct file *file = cmd->queue->file;
 	struct kiocb *iocb = &cmd->iocb;
 	bool write = fblk_cmd_is_write(cmd);
+	struct fblk_lower_scope scope;
 	struct iov_iter iter;
 	ssize_t ret;
 
-	if (!cmd->done && fblk_cmd_gather_bvecs(cmd)) {
-		fblk_cmd_finish(cmd, BLK_STS_RESOURCE);
-		return;
-	}
 	fblk_cmd_iter(cmd, &iter, write ? ITER_SOURCE : ITER_DEST);
-
 	iocb->ki_filp = file;
 	iocb->ki_pos = fblk_cmd_pos(cmd) + cmd->done;
-	iocb->ki_complete = fblk_rw_complete;
+	iocb->ki_complete = async ? fblk_kiocb_complete : NULL;
 	iocb->ki_ioprio = req_get_ioprio(rq);
-	iocb->ki_flags = 0;
-	if (dev->flags & FBLK_FL_DIRECT_IO)
-		iocb->ki_flags |= IOCB_DIRECT;
+	iocb->ki_flags = flags;
 	if (write)
 		iocb->ki_flags |= IOCB_WRITE;
 	if (rq->cmd_flags & REQ_FUA)
 		iocb->ki_flags |= IOCB_DSYNC;
+	if (flags & IOCB_WAITQ)
+		iocb->ki_waitq = &cmd->wpq;
 
+	fblk_lower_enter(&scope);
+	if (write)
+		ret = file->f_op->write_iter(iocb, &iter);
+	else
+		ret = file->f_op->read_iter(iocb, &iter);
+	fblk_lower_exit(&scope);
+	return ret;
+}
+
+/* The pool: jobs that may block, bounded by the device's pool_size. */
+static void fblk_punt(struct fblk_cmd *cmd, bool blocking)
+{
+	struct fblk_device *dev = cmd->dev;
+
+	cmd->blocking = blocking;
+	fblk_stat_inc(dev, FBLK_STAT_PUNTS);
+	fblk_atomic_max(&dev->pool_depth_max,
+			atomic_inc_return(&dev->pool_depth));
+	queue_work(dev->pool, &cmd->work);
+}
+
+/* ---- direct I/O: asynchronous kiocbs ---- */
+
+static void fblk_direct_done(struct fblk_cmd *cmd)
+{
+	long ret = cmd->ret;
+
+	if (ret == -EAGAIN && cmd->nowait) {
+		/* It would have blocked: reissue from the pool, without NOWAIT. */
+		fblk_stat_inc(cmd->dev, FBLK_STAT_NOWAIT_EAGAIN);
+		fblk_punt(cmd, false);
+		return;
+	}
+	/* Completion may run in interrupt context: continue from the pool. */
+	if (fblk_rw_progress(cmd, ret))
+		fblk_punt(cmd, false);
+}
+
+static void fblk_kiocb_put(struct fblk_cmd *cmd)
+{
+	if (atomic_dec_and_test(&cmd->ref))
+		fblk_direct_done(cmd);
+}
+
+static void fblk_kiocb_complete(struct kiocb *iocb, long ret)
+{
+	struct fblk_cmd *cmd = container_of(iocb, struct fblk_cmd, iocb);
+
+	cmd->ret = ret;
+	fblk_kiocb_put(cmd);
+}
+
+static void fblk_direct_issue(struct fblk_cmd *cmd, bool nowait)
+{
+	ssize_t ret;
+
+	cmd->nowait = nowait;
 	/*
 	 * ->ki_complete may run before the call returns; the request is
 	 * finished by whichever of the two lets go last.
 	 */
 	atomic_set(&cmd->ref, 2);
-	if (write)
-		ret = file->f_op->write_iter(iocb, &iter);
+	ret = fblk_issue(cmd, IOCB_DIRECT | (nowait ? IOCB_NOWAIT : 0), true);
+	if (ret == -EIOCBQUEUED)
+		fblk_stat_inc(cmd->dev, FBLK_STAT_QUEUED_ASYNC);
 	else
-		ret = file->f_op->read_iter(iocb, &iter);
-	if (ret != -EIOCBQUEUED)
-		fblk_rw_complete(iocb, ret);
-	fblk_rw_put(cmd);
+		fblk_kiocb_complete(&cmd->iocb, ret);
+	fblk_kiocb_put(cmd);
+}
+
+/* ---- buffered I/O ---- */
+
+static int fblk_buffered_flags(struct fblk_cmd *cmd)
+{
+	return cmd->dev->io_mode == FBLK_IO_DONTCACHE ? FBLK_IOCB_DONTCACHE : 0;
+}
+
+static void fblk_read_blocking(struct fblk_cmd *cmd)
+{
+	fblk_stat_inc(cmd->dev, FBLK_STAT_BLOCKING_FALLBACKS);
+	fblk_punt(cmd, true);
+}
+
+/* One work item retries every request queued before it runs. */
+static void fblk_queue_retry(struct fblk_cmd *cmd)
+{
+	struct fblk_queue *fq = cmd->queue;
+
+	if (llist_add(&cmd->retry_node, &fq->retries))
+		queue_work(fblk_retry_wq, &fq->retry_work);
+}
+
+/*
+ * Only a wakeup for the folio and bit we wait on concerns us: the folio wait
+ * queues are hashed and shared by unrelated folios.
+ */
+static int fblk_wake_page(struct wait_queue_entry *wait, unsigned int mode,
+			  int sync, void *key)
+{
+	struct wait_page_queue *wpq = container_of(wait, struct wait_page_queue,
+						   wait);
+	struct fblk_cmd *cmd = wait->private;
+
+	if (!wake_page_match(wpq, key)) {
+		fblk_stat_inc(cmd->dev, FBLK_STAT_WAKEUPS_FILTERED);
+		return 0;
+	}
+	fblk_stat_inc(cmd->dev, FBLK_STAT_WAKEUPS);
+	list_del_init(&wait->entry);
+	fblk_queue_retry(cmd);
+	return 1;
+}
+
+/* Park the read on the folio it needs; true if it is parked. */
+static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
+{
+	cmd->wpq.wait.func = fblk_wake_page;
+	cmd->wpq.wait.private = cmd;
+	INIT_LIST_HEAD(&cmd->wpq.wait.entry);
+	*ret = fblk_issue(cmd, IOCB_WAITQ | fblk_buffered_flags(cmd), false);
+	if (*ret != -EIOCBQUEUED)
+		return false;
+	fblk_stat_inc(cmd->dev, FBLK_STAT_WAITQ_ARMED);
+	return true;
+}
+
+/*
+ * Read what is cached without blocking; park on the first folio still being
+ * read.  @noio: the submitter asked not to wait (REQ_NOWAIT), so start no
+ * lower I/O here and leave the waiting to the retry worker.
+ */
+static void fblk_buffered_read(struct fblk_cmd *cmd, bool noio)
+{
+	struct fblk_device *dev = cmd->dev;
+	int flags = IOCB_NOWAIT | fblk_buffered_flags(cmd);
+	ssize_t ret;
+
+	if (!dev->caps.nowait || !dev->caps.buf_rasync) {
+		fblk_punt(cmd, true);
+		return;
+	}
+	do {
+		ret = fblk_issue(cmd, flags | (noio ? IOCB_NOIO : 0), false);
+		if (ret == -EAGAIN) {
+			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
+			if (noio) {
+				fblk_queue_retry(cmd);
+				return;
+			}
+			if (fblk_read_arm_waitq(cmd, &ret))
+				return;
+			if (ret == -EAGAIN) {
+				fblk_read_blocking(cmd);
+				return;
+			}
+		}
+	} while (fblk_rw_progress(cmd, ret));
+}
+
+static void fblk_retry_work(struct work_struct *work)
+{
+	struct fblk_queue *fq = container_of(work, struct fblk_queue,
+					     retry_work);
+	struct llist_node *batch = llist_del_all(&fq->retries);
+	struct fblk_cmd *cmd, *next;
+
+	batch = llist_reverse_order(batch);
+	llist_for_each_entry_safe(cmd, next, batch, retry_node) {
+		fblk_stat_inc(cmd->dev, FBLK_STAT_RETRIES);
+		if (++cmd->retries > FBLK_MAX_RETRIES)
+			fblk_read_blocking(cmd);
+		else
+			fblk_buffered_read(cmd, false);
+	}
+}
+
+static void fblk_buffered_write(struct fblk_cmd *cmd)
+{
+	struct fblk_device *dev = cmd->dev;
+	ssize_t ret;
+
+	if (!dev->caps.nowait || !dev->caps.buf_wasync) {
+		fblk_punt(cmd, true);
+		return;
+	}
+	ret = fblk_issue(cmd, IOCB_NOWAIT | fblk_buffered_flags(cmd), false);
+	if (ret == -EAGAIN) {
+		fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
+		fblk_punt(cmd, true);
+		return;
+	}
+	if (fblk_rw_progress(cmd, ret))
+		fblk_punt(cmd, true);
+}
+
+/* ---- the pool ---- */
+
+/* A read or write done entirely here, waiting for each kiocb. */
+static void fblk_rw_blocking(struct fblk_cmd *cmd)
+{
+	int flags = fblk_buffered_flags(cmd);
+	ssize_t ret;
+
+	if (cmd->dev->io_mode == FBLK_IO_DIRECT)
+		flags = IOCB_DIRECT;
+	do {
+		ret = fblk_issue(cmd, flags, false);
+	} while (fblk_rw_progress(cmd, ret));
 }
 
 static int fblk_punch_hole(struct file *file, loff_t pos, loff_t len)
@@ -233,10 +496,10 @@ static int fblk_write_zero_pages(struct file *file, loff_t pos, loff_t len)
  */
 static int fblk_write_zeroes(struct fblk_cmd *cmd, loff_t pos, loff_t len)
 {
-	struct file *file = cmd->dev->backing;
+	struct file *file = cmd->queue->file;
 	int err = -EOPNOTSUPP;
 
-	if (!(fblk_cmd_rq(cmd)->cmd_flags & REQ_NOUNMAP))
+	if (!(rq_of(cmd)->cmd_flags & REQ_NOUNMAP))
 		err = fblk_punch_hole(file, pos, len);
 	if (err == -EOPNOTSUPP)
 		err = vfs_fallocate(file, FALLOC_FL_ZERO_RANGE |
@@ -250,11 +513,11 @@ static int fblk_write_zeroes(struct fblk_cmd *cmd, loff_t pos, loff_t len)
 
 static int fblk_do_sync_op(struct fblk_cmd *cmd)
 {
-	struct file *file = cmd->dev->backing;
+	struct file *file = cmd->queue->file;
 	loff_t pos = fblk_cmd_pos(cmd);
-	loff_t len = blk_rq_bytes(fblk_cmd_rq(cmd));
+	loff_t len = blk_rq_bytes(rq_of(cmd));
 
-	switch (req_op(fblk_cmd_rq(cmd))) {
+	switch (req_op(rq_of(cmd))) {
 	case REQ_OP_FLUSH:
 		return vfs_fsync(file, 0);
 	case REQ_OP_DISCARD:
@@ -266,19 +529,102 @@ static int fblk_do_sync_op(struct fblk_cmd *cmd)
 	}
 }
 
-void fblk_io_work(struct work_struct *work)
+static void fblk_pool_job(struct fblk_cmd *cmd)
 {
-	struct fblk_cmd *cmd = container_of(work, struct fblk_cmd, work);
-	unsigned int noio = memalloc_noio_save();
+	struct fblk_lower_scope scope;
+	int err;
 
-	switch (req_op(fblk_cmd_rq(cmd))) {
+	switch (req_op(rq_of(cmd))) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
-		fblk_rw_submit(cmd);
-		break;
+		if (cmd->blocking)
+			fblk_rw_blocking(cmd);
+		else
+			fblk_direct_issue(cmd, false);
+		return;
 	default:
-		fblk_cmd_finish(cmd, errno_to_blk_status(fblk_do_sync_op(cmd)));
-		break;
+		fblk_lower_enter(&scope);
+		err = fblk_do_sync_op(cmd);
+		fblk_lower_exit(&scope);
+		fblk_cmd_finish(cmd, errno_to_blk_status(err));
+		return;
 	}
-	memalloc_noio_restore(noio);
+}
+
+static void fblk_pool_work(struct work_struct *work)
+{
+	struct fblk_cmd *cmd = container_of(work, struct fblk_cmd, work);
+	struct fblk_device *dev = cmd->dev;
+
+	fblk_pool_job(cmd);
+	/* @cmd may be reused from here on. */
+	atomic_dec(&dev->pool_depth);
+}
+
+/* ---- submission, from ->queue_rq ---- */
+
+static bool fblk_cmd_is_rw(struct fblk_cmd *cmd)
+{
+	return req_op(rq_of(cmd)) == REQ_OP_READ || fblk_cmd_is_write(cmd);
+}
+
+/*
+ * ->queue_rq was called from inside submit_bio() (no plug, or a stacked
+ * device): a bio the lower filesystem submits now only joins
+ * current->bio_list and is not dispatched until we return, so anything in
+ * the lower path that waits for its own I/O (ext4 reading an extent block
+ * for readahead, even under IOCB_NOWAIT) would wait forever.  Start the
+ * request from a worker instead.
+ */
+static void fblk_cmd_defer(struct fblk_cmd *cmd)
+{
+	if (cmd->dev->io_mode == FBLK_IO_DIRECT)
+		fblk_punt(cmd, false);
+	else if (fblk_cmd_is_write(cmd))
+		fblk_punt(cmd, true);
+	else
+		fblk_queue_retry(cmd);
+}
+
+blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
+{
+	struct request *rq = rq_of(cmd);
+	struct fblk_device *dev = cmd->dev;
+	bool nowait = rq->cmd_flags & REQ_NOWAIT;
+
+	cmd->submitter = current;
+	cmd->done = 0;
+	cmd->retries = 0;
+	cmd->status = BLK_STS_OK;
+	cmd->bvec = NULL;
+	cmd->nr_bvec = 0;
+
+	if (fblk_cmd_is_rw(cmd) &&
+	    fblk_cmd_gather_bvecs(cmd, nowait ? GFP_NOWAIT : GFP_NOIO))
+		return nowait ? BLK_STS_AGAIN : BLK_STS_RESOURCE;
+	blk_mq_start_request(rq);
+
+	if (!fblk_cmd_is_rw(cmd) || dev->submit == FBLK_SUBMIT_THREADS)
+		fblk_punt(cmd, true);
+	else if (current->bio_list)
+		fblk_cmd_defer(cmd);
+	else if (dev->io_mode == FBLK_IO_DIRECT)
+		fblk_direct_issue(cmd, dev->caps.nowait);
+	else if (fblk_cmd_is_write(cmd))
+		fblk_buffered_write(cmd);
+	else
+		fblk_buffered_read(cmd, nowait);
+	return BLK_STS_OK;
+}
+
+int fblk_io_init(void)
+{
+	fblk_retry_wq = alloc_workqueue("fblk_retry",
+					WQ_HIGHPRI | WQ_MEM_RECLAIM, 0);
+	return fblk_retry_wq ? 0 : -ENOMEM;
+}
+
+void fblk_io_exit(void)
+{
+	destroy_workqueue(fblk_retry_wq);
 }

@@ -28,6 +28,11 @@ unsigned int fblk_default_queue_depth = 128;
 module_param_named(queue_depth, fblk_default_queue_depth, uint, 0444);
 MODULE_PARM_DESC(queue_depth, "Default tags per hardware queue (default 128)");
 
+unsigned int fblk_default_pool_size = 64;
+module_param_named(pool_size, fblk_default_pool_size, uint, 0444);
+MODULE_PARM_DESC(pool_size,
+		 "Default workers per device for I/O that must block (default 64)");
+
 static int fblk_ctl_add(struct fblk_ctl_add __user *arg)
 {
 	struct fblk_ctl_add req;
@@ -96,6 +101,12 @@ static int __init fblk_check_params(void)
 		       fblk_default_queue_depth, FBLK_MAX_QUEUE_DEPTH);
 		return -EINVAL;
 	}
+	if (!fblk_default_pool_size ||
+	    fblk_default_pool_size > FBLK_MAX_POOL_SIZE) {
+		pr_err("pool_size=%u: must be 1..%d\n", fblk_default_pool_size,
+		       FBLK_MAX_POOL_SIZE);
+		return -EINVAL;
+	}
 	if (nr_devices > FBLK_MAX_DEVICES) {
 		pr_err("nr_devices=%u: at most %d\n", nr_devices,
 		       FBLK_MAX_DEVICES);
@@ -112,9 +123,12 @@ static int __init fblk_init(void)
 	err = fblk_check_params();
 	if (err)
 		return err;
-	err = fblk_dev_init();
+	err = fblk_io_init();
 	if (err)
 		return err;
+	err = fblk_dev_init();
+	if (err)
+		goto out_io_exit;
 	err = misc_register(&fblk_misc);
 	if (err)
 		goto out_dev_exit;
@@ -132,6 +146,8 @@ out_remove:
 	fblk_dev_remove_all();
 out_dev_exit:
 	fblk_dev_exit();
+out_io_exit:
+	fblk_io_exit();
 	return err;
 }
 
@@ -140,6 +156,7 @@ static void __exit fblk_exit(void)
 	misc_deregister(&fblk_misc);
 	fblk_dev_remove_all();
 	fblk_dev_exit();
+	fblk_io_exit();
 }
 
 module_init(fblk_init);

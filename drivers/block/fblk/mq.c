@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * blk-mq: one tag set per device, ->queue_rq hands each request to the I/O
- * engine, ->complete ends it once the engine has set its status.
+ * blk-mq: one tag set per device, one struct fblk_queue per hardware queue.
+ * ->queue_rq hands each request to the I/O engine, which may call into the
+ * backing file right there: hence BLK_MQ_F_BLOCKING, since even an
+ * IOCB_NOWAIT read may cond_resched() in filemap_read() and must not run
+ * under the RCU read lock a non-blocking queue dispatches under.
  */
 #include <linux/blk-mq.h>
 
@@ -12,19 +15,16 @@ static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 {
 	struct request *rq = bd->rq;
 	struct fblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	struct fblk_device *dev = cmd->dev;
 
 	/*
 	 * A read-only device refuses writes itself: the block layer only
 	 * warns about writes to a read-only disk.
 	 */
-	if (op_is_write(req_op(rq)) && (dev->flags & FBLK_FL_READ_ONLY))
+	if (op_is_write(req_op(rq)) && (cmd->dev->flags & FBLK_FL_READ_ONLY))
 		return BLK_STS_IOERR;
 
-	blk_mq_start_request(rq);
-	fblk_cmd_prepare(cmd);
-	queue_work(dev->wq, &cmd->work);
-	return BLK_STS_OK;
+	cmd->queue = hctx->driver_data;
+	return fblk_cmd_start(cmd);
 }
 
 static void fblk_complete_rq(struct request *rq)
@@ -34,19 +34,26 @@ static void fblk_complete_rq(struct request *rq)
 	blk_mq_end_request(rq, cmd->status);
 }
 
+static int fblk_init_hctx(struct blk_mq_hw_ctx *hctx, void *driver_data,
+			  unsigned int hctx_idx)
+{
+	struct fblk_device *dev = driver_data;
+
+	hctx->driver_data = &dev->queues[hctx_idx];
+	return 0;
+}
+
 static int fblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx, fblk_numa_node_t numa_node)
 {
-	struct fblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
-
-	cmd->dev = set->driver_data;
-	INIT_WORK(&cmd->work, fblk_io_work);
+	fblk_cmd_init(blk_mq_rq_to_pdu(rq), set->driver_data);
 	return 0;
 }
 
 static const struct blk_mq_ops fblk_mq_ops = {
 	.queue_rq	= fblk_queue_rq,
 	.complete	= fblk_complete_rq,
+	.init_hctx	= fblk_init_hctx,
 	.init_request	= fblk_init_request,
 };
 
@@ -60,7 +67,7 @@ int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
 	set->queue_depth = queue_depth;
 	set->numa_node = NUMA_NO_NODE;
 	set->cmd_size = sizeof(struct fblk_cmd);
-	set->flags = FBLK_TAG_SET_FLAGS;
+	set->flags = FBLK_TAG_SET_FLAGS | BLK_MQ_F_BLOCKING;
 	set->driver_data = dev;
 	return blk_mq_alloc_tag_set(set);
 }

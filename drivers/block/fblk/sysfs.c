@@ -68,14 +68,145 @@ FBLK_ATTR_RO(autoclear, "%d", fblk_flag(dev, FBLK_FL_AUTOCLEAR));
 FBLK_ATTR_RO(partscan, "%d", fblk_flag(dev, FBLK_FL_PARTSCAN));
 FBLK_ATTR_RO(read_only, "%d", fblk_flag(dev, FBLK_FL_READ_ONLY));
 FBLK_ATTR_RO(direct_io, "%d", fblk_flag(dev, FBLK_FL_DIRECT_IO));
-FBLK_ATTR_RO(io_mode, "%s",
-	     fblk_flag(dev, FBLK_FL_DIRECT_IO) ? "direct" : "buffered");
+FBLK_ATTR_RO(io_mode_requested, "%s", fblk_io_mode_name(dev->io_mode_asked));
 FBLK_ATTR_RO(nr_hw_queues, "%u", dev->tag_set.nr_hw_queues);
 FBLK_ATTR_RO(queue_depth, "%u", dev->tag_set.queue_depth);
 /* i_ino widened from unsigned long to u64 in 7.x: print it as the wider. */
 FBLK_ATTR_RO(backing_inode, "%llu",
 	     dev->backing ?
 	     (unsigned long long)file_inode(dev->backing)->i_ino : 0);
+
+/* Writing a run-time setting drains the device, switches, resumes. */
+static ssize_t fblk_store_param(struct device *d, struct fblk_params *p,
+				size_t count)
+{
+	int err = fblk_set_params(fblk_of_device(d), p);
+
+	return err ? err : count;
+}
+
+static ssize_t io_mode_show(struct device *d, struct device_attribute *attr,
+			    char *buf)
+{
+	struct fblk_device *dev = fblk_of_device(d);
+	unsigned int mode;
+
+	mutex_lock(&dev->lock);
+	mode = dev->io_mode;
+	mutex_unlock(&dev->lock);
+	return sysfs_emit(buf, "%s\n", fblk_io_mode_name(mode));
+}
+
+static ssize_t io_mode_store(struct device *d, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	struct fblk_params p = { .mask = FBLK_PARAM_IO_MODE };
+	int mode = fblk_io_mode_parse(buf);
+
+	if (mode < 0)
+		return mode;
+	p.io_mode = mode;
+	return fblk_store_param(d, &p, count);
+}
+static DEVICE_ATTR_RW(io_mode);
+
+static const char * const fblk_submit_names[] = {
+	[FBLK_SUBMIT_ASYNC]	= "async",
+	[FBLK_SUBMIT_THREADS]	= "threads",
+};
+
+static ssize_t submit_show(struct device *d, struct device_attribute *attr,
+			   char *buf)
+{
+	struct fblk_device *dev = fblk_of_device(d);
+	unsigned int submit;
+
+	mutex_lock(&dev->lock);
+	submit = dev->submit;
+	mutex_unlock(&dev->lock);
+	return sysfs_emit(buf, "%s\n", fblk_submit_names[submit]);
+}
+
+static ssize_t submit_store(struct device *d, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct fblk_params p = { .mask = FBLK_PARAM_SUBMIT };
+	int submit = sysfs_match_string(fblk_submit_names, buf);
+
+	if (submit < 0)
+		return submit;
+	p.submit = submit;
+	return fblk_store_param(d, &p, count);
+}
+static DEVICE_ATTR_RW(submit);
+
+static ssize_t pool_size_show(struct device *d, struct device_attribute *attr,
+			      char *buf)
+{
+	struct fblk_device *dev = fblk_of_device(d);
+	unsigned int size;
+
+	mutex_lock(&dev->lock);
+	size = dev->pool_size;
+	mutex_unlock(&dev->lock);
+	return sysfs_emit(buf, "%u\n", size);
+}
+
+static ssize_t pool_size_store(struct device *d, struct device_attribute *attr,
+			       const char *buf, size_t count)
+{
+	struct fblk_params p = { .mask = FBLK_PARAM_POOL_SIZE };
+	int err = kstrtouint(buf, 0, &p.pool_size);
+
+	if (err)
+		return err;
+	return fblk_store_param(d, &p, count);
+}
+static DEVICE_ATTR_RW(pool_size);
+
+static const char * const fblk_stat_names[FBLK_NR_STATS] = {
+	[FBLK_STAT_INLINE_COMPLETED]	= "inline_completed",
+	[FBLK_STAT_QUEUED_ASYNC]	= "queued_async",
+	[FBLK_STAT_NOWAIT_EAGAIN]	= "nowait_eagain",
+	[FBLK_STAT_WAITQ_ARMED]		= "waitq_armed",
+	[FBLK_STAT_WAKEUPS]		= "wakeups",
+	[FBLK_STAT_WAKEUPS_FILTERED]	= "wakeups_filtered",
+	[FBLK_STAT_RETRIES]		= "retries",
+	[FBLK_STAT_PARTIAL]		= "partial",
+	[FBLK_STAT_PUNTS]		= "punts",
+	[FBLK_STAT_BLOCKING_FALLBACKS]	= "blocking_fallbacks",
+	[FBLK_STAT_ERRORS]		= "errors",
+};
+
+static u64 fblk_stat_sum(struct fblk_device *dev, enum fblk_stat stat)
+{
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu_ptr(dev->stats, cpu)->v[stat];
+	return sum;
+}
+
+/* Counters since the last attach, "name value" a line, like /proc/vmstat. */
+static ssize_t stats_show(struct device *d, struct device_attribute *attr,
+			  char *buf)
+{
+	struct fblk_device *dev = fblk_of_device(d);
+	int i, len = 0;
+
+	for (i = 0; i < FBLK_NR_STATS; i++)
+		len += sysfs_emit_at(buf, len, "%s %llu\n", fblk_stat_names[i],
+				     fblk_stat_sum(dev, i));
+	len += sysfs_emit_at(buf, len, "retries_max %d\n",
+			     atomic_read(&dev->retries_max));
+	len += sysfs_emit_at(buf, len, "pool_depth %d\n",
+			     atomic_read(&dev->pool_depth));
+	len += sysfs_emit_at(buf, len, "pool_depth_max %d\n",
+			     atomic_read(&dev->pool_depth_max));
+	return len;
+}
+static DEVICE_ATTR_RO(stats);
 
 static ssize_t backing_dev_show(struct device *d,
 				struct device_attribute *attr, char *buf)
@@ -130,6 +261,10 @@ static struct attribute *fblk_attrs[] = {
 	&dev_attr_read_only.attr,
 	&dev_attr_direct_io.attr,
 	&dev_attr_io_mode.attr,
+	&dev_attr_io_mode_requested.attr,
+	&dev_attr_submit.attr,
+	&dev_attr_pool_size.attr,
+	&dev_attr_stats.attr,
 	&dev_attr_nr_hw_queues.attr,
 	&dev_attr_queue_depth.attr,
 	NULL,

@@ -26,6 +26,7 @@
 #define FBLK_MAX_BLOCK_SIZE	4096
 
 #define FBLK_PATH_SIZE		256
+#define FBLK_MAX_POOL_SIZE	512
 
 /* struct fblk_config.flags and struct fblk_info.flags */
 enum {
@@ -38,10 +39,18 @@ enum {
 #define FBLK_FL_SETTABLE	(FBLK_FL_READ_ONLY | FBLK_FL_AUTOCLEAR | \
 				 FBLK_FL_PARTSCAN | FBLK_FL_DIRECT_IO)
 
-/* struct fblk_info.io_mode: how reads and writes reach the backing file. */
+/* How reads and writes reach the backing file. */
 enum fblk_io_mode {
 	FBLK_IO_BUFFERED	= 0,	/* through the backing file's page cache */
 	FBLK_IO_DIRECT		= 1,	/* O_DIRECT, bypassing it */
+	FBLK_IO_DONTCACHE	= 2,	/* buffered, pages dropped once done */
+	FBLK_IO_AUTO		= 3,	/* direct, else dontcache, else buffered */
+};
+
+/* Who issues the kiocbs. */
+enum fblk_submit {
+	FBLK_SUBMIT_ASYNC	= 0,	/* NOWAIT inline, waitq retries, pool */
+	FBLK_SUBMIT_THREADS	= 1,	/* every I/O blocking in the pool */
 };
 
 /* struct fblk_info.state */
@@ -49,6 +58,36 @@ enum fblk_state {
 	FBLK_STATE_UNBOUND	= 0,
 	FBLK_STATE_BOUND	= 1,
 	FBLK_STATE_RUNDOWN	= 2,	/* detach under way */
+};
+
+/* struct fblk_params.mask: which fields a request sets. */
+enum {
+	FBLK_PARAM_IO_MODE	= 1 << 0,
+	FBLK_PARAM_SUBMIT	= 1 << 1,
+	FBLK_PARAM_POOL_SIZE	= 1 << 2,
+};
+
+#define FBLK_PARAM_ALL		(FBLK_PARAM_IO_MODE | FBLK_PARAM_SUBMIT | \
+				 FBLK_PARAM_POOL_SIZE)
+
+/**
+ * struct fblk_params - run-time settings of a bound device
+ * @mask:      FBLK_PARAM_* naming the fields to apply; others are ignored
+ *             (in FBLK_GET_INFO: every field the module knows)
+ * @io_mode:   enum fblk_io_mode asked for (FBLK_IO_AUTO stays AUTO here;
+ *             struct fblk_info.io_mode says what it chose)
+ * @submit:    enum fblk_submit
+ * @pool_size: workers of the device's pool, 1..FBLK_MAX_POOL_SIZE
+ * @reserved:  must be 0
+ *
+ * Applying them drains the device's I/O first, then resumes it.
+ */
+struct fblk_params {
+	__u32 mask;
+	__u32 io_mode;
+	__u32 submit;
+	__u32 pool_size;
+	__u64 reserved[6];
 };
 
 /**
@@ -76,7 +115,9 @@ struct fblk_ctl_add {
  * @offset:     where the device starts in the backing file, a multiple of 512
  * @sizelimit:  the device's size at most, a multiple of 512; 0 for no limit
  * @flags:      FBLK_FL_*
- * @reserved:   must be 0
+ * @params:     run-time settings to start with (params.mask 0: defaults);
+ *              FBLK_FL_DIRECT_IO is the same as io_mode FBLK_IO_DIRECT, and
+ *              asking for both it and another io_mode is EINVAL
  */
 struct fblk_config {
 	__u32 fd;
@@ -85,15 +126,16 @@ struct fblk_config {
 	__u64 sizelimit;
 	__u32 flags;
 	__u32 __pad;
-	__u64 reserved[8];
+	struct fblk_params params;
 };
 
 /**
  * struct fblk_info - FBLK_GET_INFO result
  * @number:        N of /dev/fblkN
  * @state:         enum fblk_state
- * @flags:         FBLK_FL_* in effect (READ_ONLY also when the file forced it)
- * @io_mode:       enum fblk_io_mode in effect
+ * @flags:         FBLK_FL_* in effect (READ_ONLY also when the file forced it;
+ *                 DIRECT_IO when io_mode is FBLK_IO_DIRECT)
+ * @io_mode:       enum fblk_io_mode in effect (never FBLK_IO_AUTO)
  * @backing_dev:   st_dev of the backing file (new_encode_dev form)
  * @backing_inode: st_ino of the backing file
  * @backing_rdev:  st_rdev when the backing file is a block device, else 0
@@ -104,7 +146,7 @@ struct fblk_config {
  * @nr_hw_queues:  hardware queues
  * @queue_depth:   tags per hardware queue
  * @backing_file:  path of the backing file, NUL terminated, possibly cut short
- * @reserved:      0
+ * @params:        the run-time settings as asked for
  */
 struct fblk_info {
 	__u32 number;
@@ -122,7 +164,7 @@ struct fblk_info {
 	__u32 queue_depth;
 	__u32 __pad;
 	__u8  backing_file[FBLK_PATH_SIZE];
-	__u64 reserved[8];
+	struct fblk_params params;
 };
 
 #define FBLK_IOCTL_MAGIC	0xFB
@@ -132,6 +174,7 @@ struct fblk_info {
 #define FBLK_DETACH		_IO(FBLK_IOCTL_MAGIC, 0x02)
 #define FBLK_GET_INFO		_IOR(FBLK_IOCTL_MAGIC, 0x03, struct fblk_info)
 #define FBLK_SET_CAPACITY	_IO(FBLK_IOCTL_MAGIC, 0x04)
+#define FBLK_SET_PARAMS		_IOW(FBLK_IOCTL_MAGIC, 0x05, struct fblk_params)
 
 /* On /dev/fblk-control; each returns a device number or -1 with errno set */
 #define FBLK_CTL_ADD		_IOWR(FBLK_IOCTL_MAGIC, 0x80, struct fblk_ctl_add)
