@@ -207,12 +207,13 @@ def report_run(rep, run_dir, prefix):
     kills = [l.split(None, 1)[1] for l in host if l.startswith("FBLK-HOST-KILL")]
     kill = kills[0] if kills else None
 
-    ready = done = False
+    ready = done = setup_failed = False
     current, lines, ran, leaks = None, [], 0, []
     for line in stream:
         if line.startswith("FBLK-READY"):
             ready = True
         elif line.startswith("FBLK-SETUP-FAIL "):
+            setup_failed = True
             rep.add(False, "%ssetup: %s" % (prefix, line.split(None, 1)[1]))
         elif line.startswith("FBLK-BEGIN "):
             current, lines = line.split(None, 1)[1], []
@@ -239,10 +240,10 @@ def report_run(rep, run_dir, prefix):
         else:
             note = "did not finish: the VM died (%s)" % (kill or "see console.log")
         report_test(rep, prefix, current, lines, -1, note)
-    elif not ready:
+    elif not ready and not setup_failed:
         rep.add(False, "%sboot: the VM never reached the test runner (%s)"
                 % (prefix, kill or "see console.log"))
-    elif not done:
+    elif not done and not setup_failed:
         rep.add(False, "%svm: the guest stopped before the end (%s)"
                 % (prefix, kill or "see console.log"))
     if ready and ran == 0 and mode in ("check", "smoke"):
