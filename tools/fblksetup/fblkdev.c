@@ -302,6 +302,42 @@ static int sysfs_flag(unsigned int number, const char *attr, uint32_t bit,
 	return ret;
 }
 
+static unsigned int io_mode_number(const char *name)
+{
+	if (!strcmp(name, "direct"))
+		return FBLK_IO_DIRECT;
+#ifdef FBLK_SET_PARAMS
+	if (!strcmp(name, "dontcache"))
+		return FBLK_IO_DONTCACHE;
+	if (!strcmp(name, "auto"))
+		return FBLK_IO_AUTO;
+#endif
+	return FBLK_IO_BUFFERED;
+}
+
+#ifdef FBLK_SET_PARAMS
+/* The run-time settings, where this module version has them in sysfs. */
+static void read_params_sysfs(unsigned int number, struct fblk_params *p)
+{
+	char buf[64];
+	__u64 v;
+
+	if (!sysfs_read(number, "fblk/io_mode_requested", buf, sizeof(buf))) {
+		p->io_mode = io_mode_number(buf);
+		p->mask |= FBLK_PARAM_IO_MODE;
+	}
+	if (!sysfs_read(number, "fblk/submit", buf, sizeof(buf))) {
+		p->submit = strcmp(buf, "threads") ? FBLK_SUBMIT_ASYNC :
+						     FBLK_SUBMIT_THREADS;
+		p->mask |= FBLK_PARAM_SUBMIT;
+	}
+	if (!sysfs_read_u64(number, "fblk/pool_size", &v)) {
+		p->pool_size = v;
+		p->mask |= FBLK_PARAM_POOL_SIZE;
+	}
+}
+#endif
+
 /*
  * The same information as FBLK_GET_INFO, from files anyone may read: lets a
  * user who cannot open /dev/fblkN still list devices, as losetup does.
@@ -326,8 +362,7 @@ static int read_info_sysfs(unsigned int number, struct fblk_info *info)
 	ret = sysfs_read(number, "fblk/io_mode", buf, sizeof(buf));
 	if (ret)
 		return ret;
-	info->io_mode = strcmp(buf, "direct") ? FBLK_IO_BUFFERED :
-						FBLK_IO_DIRECT;
+	info->io_mode = io_mode_number(buf);
 	ret = sysfs_read(number, "fblk/backing_dev", buf, sizeof(buf));
 	if (ret)
 		return ret;
@@ -357,6 +392,9 @@ static int read_info_sysfs(unsigned int number, struct fblk_info *info)
 				&info->flags);
 	if (ret)
 		return ret;
+#ifdef FBLK_SET_PARAMS
+	read_params_sysfs(number, &info->params);
+#endif
 
 	/*
 	 * sysfs's backing_dev is where the data lives (for a block device, its

@@ -25,6 +25,14 @@
 #include "fblkdev.h"
 #include "list.h"
 
+/*
+ * Run-time settings (io_mode, submit, pool_size: struct fblk_params) came
+ * with FBLK_SET_PARAMS; without them in the header, the options are left out.
+ */
+#ifdef FBLK_SET_PARAMS
+#define HAVE_FBLK_PARAMS 1
+#endif
+
 #ifndef FBLKSETUP_VERSION
 #define FBLKSETUP_VERSION "0.1"
 #endif
@@ -53,6 +61,7 @@ enum action {
 	A_SHOW_ONE,		/* fblksetup DEV */
 	A_FIND_FREE,		/* -f without a file */
 	A_SET_CAPACITY,		/* -c */
+	A_SET_PARAMS,		/* --direct-io, --io-mode... DEV */
 };
 
 struct options {
@@ -72,6 +81,10 @@ struct options {
 	uint32_t flags;		/* FBLK_FL_* asked for */
 	unsigned int queues;	/* 0: not asked for */
 	unsigned int depth;
+	int direct_io;		/* --direct-io: -1 not given, 0 off, 1 on */
+#ifdef HAVE_FBLK_PARAMS
+	struct fblk_params params;	/* mask: what was asked for */
+#endif
 	bool show;
 	bool nooverlap;
 	bool verbose;
@@ -127,6 +140,11 @@ static void __noreturn usage(void)
 	      " -P, --partscan                create a partitioned device\n"
 	      " -r, --read-only               set up a read-only device\n"
 	      "     --direct-io[=<on|off>]    open backing file with O_DIRECT\n"
+#ifdef HAVE_FBLK_PARAMS
+	      "     --io-mode <mode>          buffered, direct, dontcache or auto\n"
+	      "     --submit <how>            async (default) or threads\n"
+	      "     --pool-size <num>         workers of the device's pool (1-512)\n"
+#endif
 	      "     --queues <num>            number of hardware queues (1-64)\n"
 	      "     --depth <num>             tags per hardware queue (1-1024)\n"
 	      "     --show                    print device name after setup (with -f)\n"
@@ -257,7 +275,35 @@ enum {
 	OPT_OUTPUT_ALL,
 	OPT_QUEUES,
 	OPT_DEPTH,
+	OPT_IO_MODE,
+	OPT_SUBMIT,
+	OPT_POOL_SIZE,
 };
+
+#ifdef HAVE_FBLK_PARAMS
+static const char *const io_mode_names[] = {
+	[FBLK_IO_BUFFERED]	= "buffered",
+	[FBLK_IO_DIRECT]	= "direct",
+	[FBLK_IO_DONTCACHE]	= "dontcache",
+	[FBLK_IO_AUTO]		= "auto",
+};
+
+static const char *const submit_names[] = {
+	[FBLK_SUBMIT_ASYNC]	= "async",
+	[FBLK_SUBMIT_THREADS]	= "threads",
+};
+
+static unsigned int name_or_usage(const char *arg, const char *what,
+				  const char *const *names, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (names[i] && !strcmp(arg, names[i]))
+			return i;
+	usage_error("invalid %s '%s'", what, arg);
+}
+#endif
 
 static const struct option longopts[] = {
 	{ "all",		no_argument,		NULL, 'a' },
@@ -283,10 +329,46 @@ static const struct option longopts[] = {
 	{ "show",		no_argument,		NULL, OPT_SHOW },
 	{ "queues",		required_argument,	NULL, OPT_QUEUES },
 	{ "depth",		required_argument,	NULL, OPT_DEPTH },
+#ifdef HAVE_FBLK_PARAMS
+	{ "io-mode",		required_argument,	NULL, OPT_IO_MODE },
+	{ "submit",		required_argument,	NULL, OPT_SUBMIT },
+	{ "pool-size",		required_argument,	NULL, OPT_POOL_SIZE },
+#endif
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/*
+ * --direct-io is losetup's spelling of io_mode direct (on) or buffered (off,
+ * on a bound device; at setup, off is simply the default).  Said together
+ * with --io-mode, the two must agree.
+ */
+static void resolve_direct_io(struct options *o)
+{
+	if (o->direct_io < 0)
+		return;
+#ifdef HAVE_FBLK_PARAMS
+	if (o->params.mask & FBLK_PARAM_IO_MODE) {
+		bool direct = o->params.io_mode == FBLK_IO_DIRECT;
+
+		if (direct != (o->direct_io == 1))
+			usage_error("--direct-io=%s and --io-mode %s contradict each other",
+				    o->direct_io ? "on" : "off",
+				    io_mode_names[o->params.io_mode]);
+		if (o->direct_io && o->action == A_CREATE) {
+			/* The flag says it already; the driver wants one. */
+			o->params.mask &= ~FBLK_PARAM_IO_MODE;
+		}
+	} else if (o->action == A_SET_PARAMS) {
+		o->params.mask |= FBLK_PARAM_IO_MODE;
+		o->params.io_mode = o->direct_io ? FBLK_IO_DIRECT :
+						   FBLK_IO_BUFFERED;
+	}
+#endif
+	if (o->direct_io && o->action == A_CREATE)
+		o->flags |= FBLK_FL_DIRECT_IO;
+}
 
 /* For getopt's errors: was the option at fault a --long one? */
 static bool is_long_option(const char *arg)
@@ -297,8 +379,8 @@ static bool is_long_option(const char *arg)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	bool json = false, raw = false, output_all = false;
-	bool setup_only = false;
-	int c, direct_io = -1;
+	bool setup_only = false, settings = false;
+	int c;
 
 	list_default_columns(&o->lo);
 	/* Errors of our own, with the usage hint, instead of getopt's. */
@@ -386,14 +468,36 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_DIRECT_IO:
 			if (!optarg || !strcmp(optarg, "on"))
-				direct_io = 1;
+				o->direct_io = 1;
 			else if (!strcmp(optarg, "off"))
-				direct_io = 0;
+				o->direct_io = 0;
 			else
 				usage_error("invalid --direct-io argument '%s': expected on or off",
 					    optarg);
-			setup_only = true;
+			settings = true;
 			break;
+#ifdef HAVE_FBLK_PARAMS
+		case OPT_IO_MODE:
+			o->params.io_mode = name_or_usage(optarg, "--io-mode",
+							  io_mode_names,
+							  ARRAY_SIZE(io_mode_names));
+			o->params.mask |= FBLK_PARAM_IO_MODE;
+			settings = true;
+			break;
+		case OPT_SUBMIT:
+			o->params.submit = name_or_usage(optarg, "--submit",
+							 submit_names,
+							 ARRAY_SIZE(submit_names));
+			o->params.mask |= FBLK_PARAM_SUBMIT;
+			settings = true;
+			break;
+		case OPT_POOL_SIZE:
+			o->params.pool_size = uint_or_usage(optarg, "pool size", 1,
+							    FBLK_MAX_POOL_SIZE);
+			o->params.mask |= FBLK_PARAM_POOL_SIZE;
+			settings = true;
+			break;
+#endif
 		case OPT_RAW:
 			raw = true;
 			break;
@@ -428,8 +532,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 			usage_error("unrecognized option '%s'", argv[optind - 1]);
 		}
 	}
-	if (direct_io == 1)
-		o->flags |= FBLK_FL_DIRECT_IO;
 
 	/* Like losetup: no argument at all lists every device. */
 	if (argc == 1) {
@@ -454,9 +556,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (o->list && o->action == A_NONE && optind == argc)
 		o->action = A_SHOW;
 	if (o->action == A_NONE && optind + 1 == argc) {
-		/* fblksetup [-l] DEV */
+		/* fblksetup [-l] DEV, or fblksetup --direct-io=on DEV */
 		o->action = A_SHOW_ONE;
 		o->device = argv[optind++];
+#ifdef HAVE_FBLK_PARAMS
+		if (settings && !o->list)
+			o->action = A_SET_PARAMS;
+#endif
 	}
 	if (o->action == A_NONE) {
 		/* fblksetup DEV FILE */
@@ -482,7 +588,15 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 	/* Options that only mean something while attaching. */
 	if (setup_only && o->action != A_CREATE)
-		usage_error("the options --sizelimit, --sector-size, --read-only, --partscan, --direct-io and --nooverlap are allowed during setup only");
+		usage_error("the options --sizelimit, --sector-size, --read-only, --partscan and --nooverlap are allowed during setup only");
+#ifdef HAVE_FBLK_PARAMS
+	if (settings && o->action != A_CREATE && o->action != A_SET_PARAMS)
+		usage_error("the options --direct-io, --io-mode, --submit and --pool-size are allowed during setup or with one device only");
+#else
+	if (settings && o->action != A_CREATE)
+		usage_error("the option --direct-io is allowed during setup only");
+#endif
+	resolve_direct_io(o);
 	if (o->show && o->action != A_CREATE && o->action != A_FIND_FREE)
 		usage_error("the option --show is allowed during setup or with --find only");
 	if (o->has_offset && o->action != A_CREATE &&
@@ -509,6 +623,18 @@ static void parse_options(int argc, char **argv, struct options *o)
  * A few errnos of the ABI mean something strerror() cannot guess; see the
  * ABI's semantics in include/uapi/linux/fblk.h and the project contract.
  */
+/* The io_mode asked for, by --direct-io or --io-mode; -1 if none. */
+static int io_mode_asked(const struct options *o)
+{
+#ifdef HAVE_FBLK_PARAMS
+	if (o->params.mask & FBLK_PARAM_IO_MODE)
+		return o->params.io_mode;
+#endif
+	if (o->direct_io >= 0)
+		return o->direct_io ? FBLK_IO_DIRECT : FBLK_IO_BUFFERED;
+	return -1;
+}
+
 static const char *configure_hint(int err, const struct options *o,
 				  const struct stat *st)
 {
@@ -516,8 +642,12 @@ static const char *configure_hint(int err, const struct options *o,
 	case ELOOP:
 		return "the file is on this device";
 	case EOPNOTSUPP:
-		if (o->flags & FBLK_FL_DIRECT_IO)
+		if (io_mode_asked(o) == FBLK_IO_DIRECT)
 			return "backing file does not support direct I/O";
+#ifdef HAVE_FBLK_PARAMS
+		if (io_mode_asked(o) == FBLK_IO_DONTCACHE)
+			return "uncached buffered I/O is not offered by this kernel or backing filesystem";
+#endif
 		break;
 	case EISDIR:
 		return "the backing file is a directory";
@@ -530,7 +660,7 @@ static const char *configure_hint(int err, const struct options *o,
 		if (S_ISREG(st->st_mode) && o->offset &&
 		    (uint64_t)st->st_size < o->offset)
 			return "the offset is beyond the end of the backing file";
-		if (o->flags & FBLK_FL_DIRECT_IO)
+		if (io_mode_asked(o) == FBLK_IO_DIRECT)
 			return "sector size or offset below the backing file's direct I/O alignment";
 		break;
 	case ENOSPC:
@@ -635,6 +765,9 @@ static int configure(unsigned int number, int backing_fd,
 	cfg.offset = o->offset;
 	cfg.sizelimit = o->sizelimit;
 	cfg.flags = o->flags;
+#ifdef HAVE_FBLK_PARAMS
+	cfg.params = o->params;
+#endif
 	ret = ioctl(fd, FBLK_CONFIGURE, &cfg) ? -errno : 0;
 	close(fd);
 	return ret;
@@ -1077,6 +1210,49 @@ static int do_set_capacity(const struct options *o)
 	return EXIT_OK;
 }
 
+#ifdef HAVE_FBLK_PARAMS
+/*
+ * fblksetup --direct-io=on DEV (losetup's way), or --io-mode, --submit,
+ * --pool-size: change a bound device's settings.  The driver drains its
+ * I/O, switches, and resumes.
+ */
+static int do_set_params(const struct options *o)
+{
+	struct stat st = { 0 };
+	unsigned int number;
+	int fd;
+
+	if (device_number_or_warn(o->device, &number))
+		return EXIT_FAIL;
+	fd = fblk_open_device(number, O_RDONLY, false);
+	if (fd < 0) {
+		warnx("%s: failed to change settings: %s", o->device,
+		      strerror(-fd));
+		return EXIT_FAIL;
+	}
+	if (ioctl(fd, FBLK_SET_PARAMS, &o->params)) {
+		int err = errno;
+		const char *hint = configure_hint(err, o, &st);
+
+		if (err == ENXIO)
+			hint = "device is not set up";
+		warnx("%s: failed to change settings: %s%s%s%s", o->device,
+		      strerror(err), hint ? " (" : "", hint ?: "",
+		      hint ? ")" : "");
+		close(fd);
+		return EXIT_FAIL;
+	}
+	close(fd);
+	return EXIT_OK;
+}
+#else
+static int do_set_params(const struct options *o)
+{
+	(void)o;
+	return EXIT_FAIL;
+}
+#endif
+
 /* losetup -a's line: "/dev/loop0: [2049]:12 (/img), offset 1024". */
 static void print_status_line(const struct fblkdev *dev)
 {
@@ -1197,6 +1373,7 @@ int main(int argc, char **argv)
 	int ret = EXIT_FAIL;
 
 	memset(&o, 0, sizeof(o));
+	o.direct_io = -1;
 	parse_options(argc, argv, &o);
 	srand(getpid() ^ time(NULL));
 
@@ -1221,6 +1398,9 @@ int main(int argc, char **argv)
 		break;
 	case A_SET_CAPACITY:
 		ret = do_set_capacity(&o);
+		break;
+	case A_SET_PARAMS:
+		ret = do_set_params(&o);
 		break;
 	case A_NONE:
 		usage_error("no action given");

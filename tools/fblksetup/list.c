@@ -40,6 +40,11 @@ enum column_id {
 	COL_DEPTH,
 	COL_MODE,
 	COL_STATE,
+#ifdef FBLK_SET_PARAMS
+	COL_IO_MODE,
+	COL_SUBMIT,
+	COL_POOL,
+#endif
 	NR_COLUMNS
 };
 
@@ -66,8 +71,13 @@ static const struct column columns[NR_COLUMNS] = {
 	[COL_SIZE]	  = { "SIZE", true, JSON_NUMBER, "device size in bytes" },
 	[COL_QUEUES]	  = { "QUEUES", true, JSON_NUMBER, "number of hardware queues" },
 	[COL_DEPTH]	  = { "DEPTH", true, JSON_NUMBER, "tags per hardware queue" },
-	[COL_MODE]	  = { "MODE", false, JSON_STRING, "I/O mode in effect: buffered or direct" },
+	[COL_MODE]	  = { "MODE", false, JSON_STRING, "I/O mode in effect: buffered, direct..." },
 	[COL_STATE]	  = { "STATE", false, JSON_STRING, "device state: bound or rundown" },
+#ifdef FBLK_SET_PARAMS
+	[COL_IO_MODE]	  = { "IO-MODE", false, JSON_STRING, "I/O mode asked for (auto: MODE says what it chose)" },
+	[COL_SUBMIT]	  = { "SUBMIT", false, JSON_STRING, "who issues the I/O: async or threads" },
+	[COL_POOL]	  = { "POOL", true, JSON_NUMBER, "workers of the device's pool" },
+#endif
 };
 
 static const int default_columns[] = {
@@ -143,6 +153,20 @@ void list_print_column_help(FILE *out)
 		fprintf(out, " %12s  %s\n", columns[i].name, columns[i].help);
 }
 
+static const char *io_mode_name(unsigned int mode)
+{
+	static const char *const names[] = {
+		[FBLK_IO_BUFFERED] = "buffered",
+		[FBLK_IO_DIRECT] = "direct",
+#ifdef FBLK_SET_PARAMS
+		[FBLK_IO_DONTCACHE] = "dontcache",
+		[FBLK_IO_AUTO] = "auto",
+#endif
+	};
+
+	return mode < ARRAY_SIZE(names) && names[mode] ? names[mode] : "?";
+}
+
 /* The text of one cell; "" means no value (null in JSON). */
 static char *cell_text(const struct fblkdev *dev, int id)
 {
@@ -196,7 +220,22 @@ static char *cell_text(const struct fblkdev *dev, int id)
 		ret = asprintf(&s, "%u", info->queue_depth);
 		break;
 	case COL_MODE:
-		return strdup(info->io_mode == FBLK_IO_DIRECT ? "direct" : "buffered");
+		return strdup(io_mode_name(info->io_mode));
+#ifdef FBLK_SET_PARAMS
+	case COL_IO_MODE:
+		if (!(info->params.mask & FBLK_PARAM_IO_MODE))
+			return strdup("");
+		return strdup(io_mode_name(info->params.io_mode));
+	case COL_SUBMIT:
+		if (!(info->params.mask & FBLK_PARAM_SUBMIT))
+			return strdup("");
+		return strdup(info->params.submit == FBLK_SUBMIT_THREADS ? "threads" : "async");
+	case COL_POOL:
+		if (!(info->params.mask & FBLK_PARAM_POOL_SIZE))
+			return strdup("");
+		ret = asprintf(&s, "%u", info->params.pool_size);
+		break;
+#endif
 	case COL_STATE:
 		return strdup(info->state == FBLK_STATE_RUNDOWN ? "rundown" :
 			      info->state == FBLK_STATE_BOUND ? "bound" : "unbound");
