@@ -13,6 +13,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
@@ -168,6 +169,11 @@ int fblk_set_capacity(int devfd)
 	return ret_errno(ioctl(devfd, FBLK_SET_CAPACITY));
 }
 
+int fblk_set_params(int devfd, const struct fblk_params *params)
+{
+	return ret_errno(ioctl(devfd, FBLK_SET_PARAMS, params));
+}
+
 int fblk_dev_size(int devfd, uint64_t *bytes)
 {
 	return ret_errno(ioctl(devfd, BLKGETSIZE64, bytes));
@@ -209,6 +215,22 @@ int fblk_sysfs_u64(int nr, const char *attr, uint64_t *val)
 	if (errno || end == buf || *end)
 		return -EINVAL;
 	return 0;
+}
+
+int fblk_sysfs_write(int nr, const char *attr, const char *val)
+{
+	char path[256];
+	ssize_t len = strlen(val);
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/block/" FBLK_DISK_PREFIX "%d/%s", nr, attr);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, len) != len)
+		ret = -errno;
+	close(fd);
+	return ret;
 }
 
 bool fblk_sysfs_exists(int nr, const char *attr)
@@ -325,6 +347,28 @@ bool fs_supports_odirect(const char *dir)
 		return false;
 	close(dfd);
 	return true;
+}
+
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE	0x00000080
+#endif
+
+/* Uncached buffered I/O (6.14 and later, where the filesystem offers it). */
+bool fs_supports_dontcache(const char *dir)
+{
+	char path[256], byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	ssize_t ret;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fblk-dontcache.XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	unlink(path);
+	ret = pwritev2(fd, &iov, 1, 0, RWF_DONTCACHE);
+	close(fd);
+	return ret == 1;
 }
 
 static void fill_pattern(uint8_t *buf, size_t len, uint64_t key, uint32_t seed)

@@ -49,10 +49,12 @@ int fblk_detach(int devfd);
 int fblk_get_info(int devfd, struct fblk_info *info);
 int fblk_set_capacity(int devfd);
 int fblk_dev_size(int devfd, uint64_t *bytes);
+int fblk_set_params(int devfd, const struct fblk_params *params);
 
 /* sysfs: attr is relative to /sys/block/fblkN/, e.g. "fblk/state" or "ro" */
 int fblk_sysfs_read(int nr, const char *attr, char *buf, size_t size);
 int fblk_sysfs_u64(int nr, const char *attr, uint64_t *val);
+int fblk_sysfs_write(int nr, const char *attr, const char *val);
 bool fblk_sysfs_exists(int nr, const char *attr);
 bool fblk_wait_state(int nr, const char *state, int timeout_ms);
 uint64_t fblk_encode_dev(dev_t dev);
@@ -63,6 +65,7 @@ const char *scratch_dir(const char *env, const char *fallback);
 int make_file(const char *dir, uint64_t size, char *path, size_t pathsize);
 int make_tmpdir(const char *dir, char *path, size_t pathsize);
 bool fs_supports_odirect(const char *dir);
+bool fs_supports_dontcache(const char *dir);
 
 /*
  * Data patterns: the byte at pattern position key+i depends on (key + i) and
