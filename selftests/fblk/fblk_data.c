@@ -4,8 +4,9 @@
  * file at offset + position and reads back after the caches are dropped;
  * nothing outside [offset, offset + size) is touched; reads past the end of
  * a short backing file return zeroes.  Run in buffered and direct modes,
- * with 512- and 4096-byte blocks, with and without offset and sizelimit, and
- * on a block device (/dev/ram2) as the backing.
+ * with 512- and 4096-byte blocks, with and without offset and sizelimit,
+ * with async and threads submission, and on a block device (/dev/ram2) as
+ * the backing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@ FIXTURE_VARIANT(data) {
 	uint32_t block_size;
 	uint64_t offset;
 	uint64_t sizelimit;
+	uint32_t submit;	/* enum fblk_submit, through cfg.params */
 };
 
 FIXTURE_VARIANT_ADD(data, buffered_512) {
@@ -67,6 +69,15 @@ FIXTURE_VARIANT_ADD(data, direct_offset_sizelimit) {
 	.sizelimit = 8 * MiB,
 };
 
+FIXTURE_VARIANT_ADD(data, threads_buffered_4096) {
+	.flags = 0, .block_size = 4096, .submit = FBLK_SUBMIT_THREADS,
+};
+
+FIXTURE_VARIANT_ADD(data, threads_direct_offset) {
+	.flags = FBLK_FL_DIRECT_IO, .block_size = 512, .offset = 512 * KiB,
+	.submit = FBLK_SUBMIT_THREADS,
+};
+
 FIXTURE_SETUP(data)
 {
 	struct fblk_config cfg;
@@ -85,8 +96,13 @@ FIXTURE_SETUP(data)
 	cfg.block_size = variant->block_size;
 	cfg.offset = variant->offset;
 	cfg.sizelimit = variant->sizelimit;
+	if (variant->submit) {
+		cfg.params.mask = FBLK_PARAM_SUBMIT;
+		cfg.params.submit = variant->submit;
+	}
 	ASSERT_EQ(0, fblk_configure(self->dev.fd, &cfg));
 	ASSERT_EQ(0, fblk_get_info(self->dev.fd, &info));
+	ASSERT_EQ(variant->submit, info.params.submit);
 	ASSERT_EQ(variant->flags & FBLK_FL_DIRECT_IO ? FBLK_IO_DIRECT : FBLK_IO_BUFFERED,
 		  info.io_mode);
 
