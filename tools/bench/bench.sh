@@ -42,6 +42,10 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 exec 7>>"$FBLK_BUILD/.lock-$KVER_FULL"
 flock -n 7 || { log "waiting for another make check/bench of $KVER_FULL"; flock 7; }
 
+# What was measured: the work tree as it was at the build.
+tree="$(git -C "$FBLK_TOP" rev-parse --short HEAD 2>/dev/null)"
+[ -n "$(git -C "$FBLK_TOP" status --porcelain -- drivers include 2>/dev/null)" ] &&
+	tree+=" + uncommitted changes in drivers/ or include/"
 log "building for $KVER_FULL"
 "$here/../vm/build.sh" "$spec" >"$run_dir/build.log" 2>&1 ||
 	{ tail -n 30 "$run_dir/build.log" >&2; die "build failed"; }
@@ -55,12 +59,14 @@ rm -f "$out/bench/kublk"
 # ublk's loop target: the kublk server from the selftests of the kernel's
 # own linux-source, built in that kernel's userland once and kept there.
 build_kublk() {
-	local tarball dir=/tmp/fblk-bench src
-	tarball=$(cd "$KROOT" && ls usr/src/linux-source-"$(kline "$KVER_FULL")".tar.xz 2>/dev/null) || {
-		log "no linux-source-$(kline "$KVER_FULL") in $KROOT: no ublk target" \
-			"(install it there: apt-get install -t trixie-backports linux-source-$(kline "$KVER_FULL"))"
-		return 0
-	}
+	local tarball dir=/tmp/fblk-bench src pkg=linux-source-$(kline "$KVER_FULL")
+	if [ ! -e "$KROOT/usr/src/$pkg.tar.xz" ]; then
+		log "installing $pkg in $KROOT (once)"
+		in_kroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends -t trixie-backports "$pkg" >>"$run_dir/build.log" 2>&1 ||
+			{ log "no $pkg in $KROOT: no ublk target"; return 0; }
+	fi
+	tarball=usr/src/$pkg.tar.xz
 	src=$dir/linux-source-$(kline "$KVER_FULL")
 	if [ ! -x "$KROOT$dir/kublk-$KVER_FULL" ]; then
 		log "building kublk from ${tarball##*/}"
@@ -100,6 +106,7 @@ exec 7>&-
 
 {
 	printf 'profile\t%s\n' "${profile##*/}"
+	printf 'tree\t%s\n' "$tree"
 	printf 'host_cpu\t%s x %s\n' "$(nproc)" "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
 	printf 'load_before\t%s\n' "$load_before"
 	printf 'load_after\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -145,17 +145,29 @@ def main():
     for r in rows:
         if r["group"] not in groups:
             groups.append(r["group"])
-    names = [t["name"] for t in targets]
-    fblks = [t for t in targets if t["kind"] == "fblk"]
+    # Targets that never ran (no ublk, an fblk option this kernel lacks)
+    # get no column; the list under the table says why.
+    ran = {r["target"] for r in rows if r.get("iops")}
+    names = [t["name"] for t in targets if t["name"] in ran]
+    fblks = [t for t in targets if t["kind"] == "fblk" and t["name"] in ran]
 
     out = []
     out.append(f'## fblk bench: {env.get("kernel", "?")}, profile {host.get("profile", "?")}')
     out.append("")
     out.append(f'- guest: {env.get("cpus", "?")}, {env.get("memory", "?")} '
                f'(qemu TCG on {host.get("host_cpu", "?")}); {env.get("fio", "")}')
+    vm_secs = "?"
+    hl = os.path.join(run, "host.log")
+    if os.path.exists(hl):
+        for line in open(hl):
+            if line.startswith("qemu exited after "):
+                n = int(line.split()[3])
+                vm_secs = f"{n // 60} min {n % 60} s"
     out.append(f'- {env.get("runtime", "")}, caches dropped before each run; '
-               f'duration {host.get("duration", "?")}; host load average before/after: '
-               f'{host.get("load_before", "?")} / {host.get("load_after", "?")}')
+               f'the VM ran {vm_secs} (make bench took {host.get("duration", "?")}, '
+               f'with the build and waiting for other VMs); host load average '
+               f'before/after: {host.get("load_before", "?")} / {host.get("load_after", "?")}')
+    out.append(f'- fblk: {host.get("tree", "?")}; targets {", ".join(t["name"] for t in targets)}')
     out.append(f'- null: null_blk {env.get("null_blk", "")}')
     out.append(f'- brd: {env.get("brd", "")}')
     out.append("- IOPS from fio (io_uring; O_DIRECT on every block device, the raw "
@@ -212,9 +224,10 @@ def main():
             out.append(f'| {a["n"]} x {a["tool"]} | {secs:.1f} | '
                        f'{secs * 1000 / int(a["n"]):.1f} | {a["fails"]} |')
         out.append("")
-    skipped = sorted({(r["target"], r["note"]) for r in rows if r["status"] != "ok"})
-    for t, note in skipped:
-        out.append(f"- {t}: not run or failed ({note or 'see bench.log'})")
+    skipped = sorted({(r["target"], r["status"], r["note"]) for r in rows
+                      if r["status"] != "ok"})
+    for t, st, note in skipped:
+        out.append(f"- {t}: {st} ({note or 'see bench.log'})")
     if skipped:
         out.append("")
     summary = "\n".join(out)
