@@ -36,6 +36,17 @@ copy_sources() {
 		tar --null -T - -cf -) | tar -C "$dest" -xf -
 }
 
+# prune_tests SRC OUT: drop from OUT/selftests what no longer has a source
+# (make only adds files there; a deleted test would still run).
+prune_tests() {
+	local src=$1/selftests/fblk f name
+	for f in "$2"/selftests/*; do
+		[ -e "$f" ] || continue
+		name=${f##*/}
+		[ -e "$src/$name" ] || [ -e "$src/$name.c" ] || rm -f "$f"
+	done
+}
+
 # make_all SRC OUT KSFT: build the three parts; paths as seen by in_kroot.
 make_all() {
 	local src=$1 dst=$2 ksft=$3 jobs
@@ -51,6 +62,7 @@ make_all() {
 if [ "$KCHROOT" = 0 ]; then
 	copy_sources "$out/src"
 	make_all "$out/src" "$out" "$FBLK_BUILD/ksft"
+	prune_tests "$out/src" "$out"
 	cp "$out/src/fblk.ko" "$out/fblk.ko"
 else
 	# A work directory inside the root, one per clone and kernel, kept
@@ -65,6 +77,7 @@ else
 	rm -rf "$work/ksft"
 	cp -r "$FBLK_BUILD/ksft" "$work/ksft"
 	make_all "$inner/src" "$inner/out" "$inner/ksft"
+	prune_tests "$work/src" "$work/out"
 	rm -rf "$out/bin" "$out/selftests"
 	cp "$work/src/fblk.ko" "$out/fblk.ko"
 	cp -r "$work/out/bin" "$work/out/selftests" "$out/"
