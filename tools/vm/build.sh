@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build everything a test VM needs for one kernel into build/<kver>/:
-#   fblk.ko, bin/fblksetup, selftests/ (test binaries, *.sh, lib.sh).
+#   fblk.ko, bin/fblksetup, bin/fblk-verify, selftests/ (test binaries, *.sh, lib.sh).
 #
 #   build.sh [KVER]   (6.1, 6.12, 7.3 or a full release; default: the release
 #                     of KERNEL= if set, else the running kernel if its headers
@@ -31,7 +31,8 @@ copy_sources() {
 	# must disappear from the copy too.
 	rm -rf "$dest/selftests" "$dest/tools" "$dest/drivers" "$dest/include"/uapi/linux/fblk.h
 	(cd "$FBLK_TOP" && git ls-files -z --cached --others --exclude-standard -- \
-		Kbuild drivers/block/fblk include/uapi tools/fblksetup selftests/fblk |
+		Kbuild drivers/block/fblk include/uapi tools/fblksetup tools/fblk-verify \
+		selftests/fblk |
 		while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
 		tar --null -T - -cf -) | tar -C "$dest" -xf -
 }
@@ -56,6 +57,7 @@ make_all() {
 	in_kroot make -s -j"$jobs" -C "$KDIR" M="$src" modules
 	log "fblksetup and selftests"
 	in_kroot make -s -j"$jobs" -C "$src/tools/fblksetup" O="$dst"
+	in_kroot make -s -j"$jobs" -C "$src/tools/fblk-verify" O="$dst"
 	in_kroot make -s -j"$jobs" -C "$src/selftests/fblk" O="$dst" KSFT_DIR="$ksft"
 }
 
