@@ -118,14 +118,17 @@ ensure_module() {
 # helper library, filtered by the host's T= pattern (a shell glob, or a
 # substring when it has no glob characters; several separated by commas).
 list_tests() {
-	local t name pat keep
+	local t name pat keep pats=()
+	# Split on commas only: an unquoted expansion would glob the patterns
+	# against the current directory.
+	IFS=, read -ra pats <<<"$FILTER"
 	for t in /fblk/selftests/*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=${t##*/}
 		[ "$name" = lib.sh ] && continue
 		if [ -n "$FILTER" ]; then
 			keep=0
-			for pat in ${FILTER//,/ }; do
+			for pat in "${pats[@]}"; do
 				case $pat in *[*?[]*) ;; *) pat="*$pat*" ;; esac
 				# shellcheck disable=SC2053
 				[[ $name == $pat ]] && keep=1
