@@ -1,0 +1,395 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The I/O engine's paths, seen through its counters (/sys/block/fblkN/fblk/
+# stats): cold buffered reads park on the page cache (waitq) without blocking
+# fallbacks or retry storms, warm reads complete inline, direct reads queue
+# asynchronously, NOWAIT direct writes to a sparse file punt to the pool,
+# buffered writes go to the pool on ext4 and may complete inline on xfs,
+# submit=threads punts everything, and errors are counted where they happen
+# and nowhere else.
+#
+# The backing store is a latency device as in kernel-facts.md: null_blk,
+# memory backed, 1 ms timer completions, 4 KiB blocks, 2 queues of 128, with
+# ext4 on it.  Each fio job drives /dev/fblkN with io_uring and O_DIRECT (the
+# upper page cache is out of the way; the io_mode decides the lower one).
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+NB=fblkeng
+RAMDISK=/dev/ram2
+DMERR=fblkeng-err
+
+tap_plan 12
+fblk_require_module || tap_done
+
+dmesg_start=$(dmesg | wc -l)
+
+# ---- helpers ----
+
+# nullb_make NAME MiB: a null_blk latency device, removed at exit.
+nullb_make() {
+	local d=/sys/kernel/config/nullb/$1
+	if [ ! -d /sys/kernel/config/nullb ]; then
+		modprobe -q null_blk nr_devices=0 || return 1
+		fblk_at_exit "rmmod null_blk"
+	fi
+	[ -d /sys/kernel/config/nullb ] || return 1
+	mkdir "$d" || return 1
+	fblk_at_exit "rmdir '$d'"
+	echo 1 >"$d/memory_backed" &&
+	echo 2 >"$d/irqmode" &&
+	echo 1000000 >"$d/completion_nsec" &&
+	echo "$2" >"$d/size" &&
+	echo 4096 >"$d/blocksize" &&
+	echo 128 >"$d/hw_queue_depth" &&
+	echo 2 >"$d/submit_queues" &&
+	echo 1 >"$d/power" || return 1
+	fblk_at_exit "echo 0 >'$d/power'"
+	fblk_wait_node "/dev/$1"
+}
+
+# snap DEV FILE: the device's counters, plus reads/writes completed from
+# /sys/block/fblkN/stat (fields 1 and 5).
+snap() {
+	{
+		cat "/sys/block/${1##*/}/fblk/stats"
+		awk '{print "rq_reads " $1; print "rq_writes " $5}' "/sys/block/${1##*/}/stat"
+	} >"$2"
+}
+
+# val FILE NAME
+val() {
+	awk -v n="$2" '$1 == n {print $2}' "$1"
+}
+
+# delta A B NAME: B's NAME minus A's
+delta() {
+	echo $(($(val "$2" "$3") - $(val "$1" "$3")))
+}
+
+# show A B: the deltas of every counter (maxima as they are), one comment
+show() {
+	diag "counters:$(awk 'NR == FNR { a[$1] = $2; next }
+		{ printf " %s=%d", $1, $1 ~ /^(retries_max|pool_depth|pool_depth_max)$/ ? $2 : $2 - a[$1] }' "$1" "$2")"
+}
+
+# fio_run NAME ARGS...: fio on its own; its output goes to the log on failure.
+fio_run() {
+	local name=$1
+	shift
+	if ! fio --name="$name" --ioengine=io_uring --direct=1 --bs=4k \
+		--iodepth=32 --group_reporting "$@" >"$FBLK_T_STATE/fio-$name" 2>&1; then
+		sed 's/^/# /' "$FBLK_T_STATE/fio-$name"
+		return 1
+	fi
+	grep -E '^ +(read|write):|err=' "$FBLK_T_STATE/fio-$name" | sed 's/^ */# /'
+	return 0
+}
+
+set_param() {
+	echo "$3" >"/sys/block/${1##*/}/fblk/$2"
+}
+
+hung_tasks() {
+	dmesg | tail -n +"$((dmesg_start + 1))" | grep -E 'blocked for more than|hung_task'
+}
+
+# ---- the latency device, ext4 on it, a fully written image ----
+
+mnt=$(fblk_mkdir)
+img=
+if nullb_make "$NB" 640 && mkfs.ext4 -q -F "/dev/$NB" && fblk_mount "/dev/$NB" "$mnt"; then
+	img=$mnt/image
+	fblk_at_exit "rm -f '$img'"
+	# Written, not sparse: a cold read must go to the device.
+	dd if=/dev/zero of="$img" bs=1M count=256 oflag=direct status=none || img=
+fi
+[ -n "$img" ] || diag "the null_blk latency device could not be made"
+
+S=$FBLK_T_STATE
+
+# ---- 1: cold buffered random reads ----
+dev=
+[ -n "$img" ] && dev=$(fblk_attach "$img")
+if [ -z "$dev" ]; then
+	not_ok "cold buffered random reads arm waitq, no blocking fallback" "no device on the latency device"
+else
+	drop_caches
+	snap "$dev" "$S/a"
+	if fio_run cold --filename="$dev" --rw=randread --runtime=5 --time_based \
+		--norandommap --randrepeat=0; then
+		snap "$dev" "$S/b"
+		show "$S/a" "$S/b"
+		waitq=$(delta "$S/a" "$S/b" waitq_armed)
+		wakeups=$(delta "$S/a" "$S/b" wakeups)
+		fallbacks=$(delta "$S/a" "$S/b" blocking_fallbacks)
+		rmax=$(val "$S/b" retries_max)
+		diag "cold: waitq_armed=$waitq wakeups=$wakeups blocking_fallbacks=$fallbacks retries_max=$rmax"
+		if [ "$waitq" -gt 0 ] && [ "$wakeups" -gt 0 ] && [ "$fallbacks" = 0 ] && [ "$rmax" -le 4 ]; then
+			ok "cold buffered random reads arm waitq, no blocking fallback, retries_max <= 4"
+		else
+			not_ok "cold buffered random reads arm waitq, no blocking fallback, retries_max <= 4" \
+				"want waitq_armed > 0, wakeups > 0, blocking_fallbacks 0, retries_max <= 4"
+		fi
+	else
+		not_ok "cold buffered random reads arm waitq, no blocking fallback, retries_max <= 4" "fio failed"
+	fi
+fi
+
+# ---- 2: warm reads complete inline ----
+# The same 16 MiB read twice: the first pass fills the backing file's page
+# cache, the second must not need to wait for anything.
+if [ -z "$dev" ]; then
+	not_ok "warm buffered random reads complete inline (>= 90%)" "no device"
+elif fio_run warm1 --filename="$dev" --rw=read --bs=256k --size=16M &&
+	snap "$dev" "$S/a" &&
+	fio_run warm2 --filename="$dev" --rw=randread --size=16M --runtime=3 --time_based; then
+	snap "$dev" "$S/b"
+	show "$S/a" "$S/b"
+	reads=$(delta "$S/a" "$S/b" rq_reads)
+	inl=$(delta "$S/a" "$S/b" inline_completed)
+	diag "warm: $inl of $reads reads completed inline"
+	if [ "$reads" -gt 0 ] && [ $((inl * 100)) -ge $((reads * 90)) ]; then
+		ok "warm buffered random reads complete inline (>= 90%)"
+	else
+		not_ok "warm buffered random reads complete inline (>= 90%)" "$inl of $reads inline"
+	fi
+else
+	not_ok "warm buffered random reads complete inline (>= 90%)" "fio failed"
+fi
+# For the record: the same with 8 SQEs per io_uring_enter (a plugged batch;
+# fio's default submits each I/O on its own, unplugged).
+if [ -n "$dev" ]; then
+	snap "$dev" "$S/a"
+	fio_run warm3 --filename="$dev" --rw=randread --size=16M --runtime=2 --time_based \
+		--iodepth_batch_submit=8 --iodepth_batch_complete_min=1 >/dev/null
+	snap "$dev" "$S/b"
+	diag "warm, batched submission: $(delta "$S/a" "$S/b" inline_completed) of $(delta "$S/a" "$S/b" rq_reads) reads inline, punts=$(delta "$S/a" "$S/b" punts) retries=$(delta "$S/a" "$S/b" retries)"
+fi
+
+# ---- 3: direct reads are queued asynchronously ----
+if [ -z "$dev" ] || ! set_param "$dev" io_mode direct; then
+	not_ok "direct random reads: queued_async, (almost) no punts" "no device, or io_mode direct refused"
+else
+	snap "$dev" "$S/a"
+	if fio_run direct --filename="$dev" --rw=randread --runtime=3 --time_based \
+		--norandommap --randrepeat=0; then
+		snap "$dev" "$S/b"
+		show "$S/a" "$S/b"
+		reads=$(delta "$S/a" "$S/b" rq_reads)
+		queued=$(delta "$S/a" "$S/b" queued_async)
+		punts=$(delta "$S/a" "$S/b" punts)
+		diag "direct: $reads reads, queued_async=$queued punts=$punts"
+		# A punt is a submission from inside submit_bio() or a NOWAIT
+		# -EAGAIN: allow 1% of them.
+		if [ "$queued" -gt 0 ] && [ $((punts * 100)) -le "$reads" ]; then
+			ok "direct random reads: queued_async, (almost) no punts"
+		else
+			not_ok "direct random reads: queued_async, (almost) no punts" \
+				"queued_async=$queued punts=$punts of $reads reads"
+		fi
+	else
+		not_ok "direct random reads: queued_async, (almost) no punts" "fio failed"
+	fi
+fi
+if [ -n "$dev" ]; then
+	snap "$dev" "$S/a"
+	fio_run direct2 --filename="$dev" --rw=randread --runtime=2 --time_based \
+		--norandommap --randrepeat=0 --iodepth_batch_submit=8 \
+		--iodepth_batch_complete_min=1 >/dev/null
+	snap "$dev" "$S/b"
+	diag "direct, batched submission: $(delta "$S/a" "$S/b" rq_reads) reads, queued_async=$(delta "$S/a" "$S/b" queued_async) punts=$(delta "$S/a" "$S/b" punts)"
+	fblk_detach "$dev"
+fi
+
+# ---- 4: random writes to a sparse file, direct ----
+# NOWAIT direct writes into unallocated blocks return -EAGAIN (the
+# filesystem must allocate): the engine reissues them from the pool.
+sparse=
+[ -n "$img" ] && sparse=$(fblk_image "$mnt" 128M)
+dev=
+[ -n "$sparse" ] && dev=$(fblk_attach "$sparse" direct)
+if [ -z "$dev" ]; then
+	not_ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified" "no device"
+else
+	snap "$dev" "$S/a"
+	if fio_run sparse --filename="$dev" --rw=randwrite --size=48M \
+		--verify=crc32c --do_verify=1 --verify_fatal=1; then
+		snap "$dev" "$S/b"
+		show "$S/a" "$S/b"
+		eagain=$(delta "$S/a" "$S/b" nowait_eagain)
+		punts=$(delta "$S/a" "$S/b" punts)
+		diag "sparse: nowait_eagain=$eagain punts=$punts pool_depth_max=$(val "$S/b" pool_depth_max)"
+		if [ "$eagain" -gt 0 ] && [ "$punts" -gt 0 ]; then
+			ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified"
+		else
+			not_ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified" \
+				"nowait_eagain=$eagain punts=$punts"
+		fi
+	else
+		not_ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified" "fio (verify) failed"
+	fi
+	fblk_detach "$dev"
+fi
+out=$(hung_tasks)
+if [ -z "$out" ]; then
+	ok "no hung task during the sparse writes"
+else
+	not_ok "no hung task during the sparse writes" "$(echo "$out" | head -n 3)"
+fi
+
+# ---- 5: buffered writes: ext4 through the pool, xfs possibly inline ----
+# ext4 offers no async buffered writes (no FMODE_BUF_WASYNC on 6.1, no
+# FOP_BUFFER_WASYNC on 7.3): every write must go to the pool.  xfs has them
+# on both lines, so a NOWAIT write into cached pages can complete inline;
+# whether a given one does depends on the submission context (a request
+# dispatched from inside submit_bio() is deferred) and on the filesystem
+# (-EAGAIN on lock contention or allocation), so only "some" is asserted,
+# over a fully written image (overwrites, no allocation).
+bufwrite() {
+	local desc=$1 backing=$2 fs=$3 dev writes punts inl
+	dev=$(fblk_attach "$backing") || { not_ok "$desc" "attach failed"; return; }
+	fio_run "bw-$fs-warm" --filename="$dev" --rw=read --bs=256k --size=32M >/dev/null
+	snap "$dev" "$S/a"
+	if ! fio_run "bw-$fs" --filename="$dev" --rw=randwrite --size=32M --runtime=3 --time_based; then
+		not_ok "$desc" "fio failed"
+		fblk_detach "$dev"
+		return
+	fi
+	snap "$dev" "$S/b"
+	show "$S/a" "$S/b"
+	writes=$(delta "$S/a" "$S/b" rq_writes)
+	punts=$(delta "$S/a" "$S/b" punts)
+	inl=$(delta "$S/a" "$S/b" inline_completed)
+	diag "$fs: $writes writes, punts=$punts inline_completed=$inl"
+	fblk_detach "$dev"
+	case $fs in
+	ext4)
+		if [ "$writes" -gt 0 ] && [ "$punts" -ge "$writes" ] && [ "$inl" = 0 ]; then
+			ok "$desc"
+		else
+			not_ok "$desc" "want every write punted: writes=$writes punts=$punts inline=$inl"
+		fi ;;
+	xfs)
+		if [ "$writes" -gt 0 ] && [ "$inl" -gt 0 ]; then
+			ok "$desc"
+		else
+			not_ok "$desc" "want some writes inline: writes=$writes punts=$punts inline=$inl"
+		fi ;;
+	esac
+}
+
+if [ -n "$img" ]; then
+	bufwrite "buffered writes on ext4 all go to the pool" "$img" ext4
+else
+	not_ok "buffered writes on ext4 all go to the pool" "no image"
+fi
+if [ -n "$FBLK_SCRATCH_XFS" ] && [ -d "$FBLK_SCRATCH_XFS" ]; then
+	ximg=$(fblk_image "$FBLK_SCRATCH_XFS" 32M)
+	dd if=/dev/zero of="$ximg" bs=1M count=32 conv=notrunc,fsync status=none
+	bufwrite "buffered writes on xfs (async buffered writes): some complete inline" "$ximg" xfs
+else
+	not_ok "buffered writes on xfs (async buffered writes): some complete inline" "no FBLK_SCRATCH_XFS"
+fi
+
+# ---- 6: submit=threads ----
+dev=
+[ -n "$img" ] && dev=$(fblk_attach "$img")
+if [ -z "$dev" ] || ! set_param "$dev" submit threads; then
+	not_ok "submit=threads: every read and write is a punt, none inline" "no device or submit refused"
+else
+	snap "$dev" "$S/a"
+	if fio_run threads --filename="$dev" --rw=randrw --size=64M --runtime=3 --time_based; then
+		snap "$dev" "$S/b"
+		show "$S/a" "$S/b"
+		ios=$(($(delta "$S/a" "$S/b" rq_reads) + $(delta "$S/a" "$S/b" rq_writes)))
+		punts=$(delta "$S/a" "$S/b" punts)
+		inl=$(delta "$S/a" "$S/b" inline_completed)
+		queued=$(delta "$S/a" "$S/b" queued_async)
+		waitq=$(delta "$S/a" "$S/b" waitq_armed)
+		diag "threads: $ios I/Os, punts=$punts inline_completed=$inl queued_async=$queued waitq_armed=$waitq"
+		if [ "$ios" -gt 0 ] && [ "$punts" -ge "$ios" ] && [ "$inl" = 0 ] &&
+			[ "$queued" = 0 ] && [ "$waitq" = 0 ]; then
+			ok "submit=threads: every read and write is a punt, none inline"
+		else
+			not_ok "submit=threads: every read and write is a punt, none inline"
+		fi
+	else
+		not_ok "submit=threads: every read and write is a punt, none inline" "fio failed"
+	fi
+	fblk_detach "$dev"
+fi
+
+# ---- 7: reads past a truncated backing file read zeroes, no error ----
+# The device keeps its size (no FBLK_SET_CAPACITY) while the file shrinks
+# under it: the second half now lies past EOF.
+short_read() {
+	local desc=$1 mode=$2 f dev
+	f=$(fblk_image "$FBLK_SCRATCH" 8M)
+	head -c 8M /dev/zero | tr '\0' '\377' >"$f"
+	dev=$(fblk_attach "$f" ${mode:+"$mode"}) || { not_ok "$desc" "attach failed"; return; }
+	snap "$dev" "$S/a"
+	truncate -s 4M "$f"
+	drop_caches
+	if ! dd if="$dev" of="$S/tail" bs=64k skip=64 count=64 iflag=direct status=none; then
+		not_ok "$desc" "read of the truncated range failed"
+	elif ! cmp -s "$S/tail" <(head -c 4M /dev/zero); then
+		not_ok "$desc" "the range past EOF did not read as zeroes"
+	elif ! dd if="$dev" bs=64k count=64 iflag=direct status=none | tr -d '\377' | cmp -s - /dev/null; then
+		not_ok "$desc" "the range before EOF changed"
+	else
+		snap "$dev" "$S/b"
+		show "$S/a" "$S/b"
+		if [ "$(delta "$S/a" "$S/b" errors)" = 0 ]; then
+			ok "$desc"
+		else
+			not_ok "$desc" "errors counted: $(delta "$S/a" "$S/b" errors)"
+		fi
+	fi
+	fblk_detach "$dev"
+}
+short_read "buffered: a read past a truncated backing file reads zeroes, no error" ""
+short_read "direct: a read past a truncated backing file reads zeroes, no error" direct
+
+# ---- 8: an I/O error underneath fails only the requests it hits ----
+# The backing is a block device: 16 MiB of /dev/ram2, then 16 MiB of
+# dm-error.  Reads of the good half work before and after; a read of the
+# bad half fails, and each failed request is counted in errors.
+io_error() {
+	local desc=$1 mode=$2 dev errs
+	dev=$(fblk_attach "/dev/mapper/$DMERR" ${mode:+"$mode"}) || { not_ok "$desc" "attach failed"; return; }
+	snap "$dev" "$S/a"
+	if ! dd if="$dev" of=/dev/null bs=4k count=256 iflag=direct status=none; then
+		not_ok "$desc" "a read of the good half failed"
+	elif dd if="$dev" of=/dev/null bs=4k skip=6144 count=1 iflag=direct status=none 2>/dev/null; then
+		not_ok "$desc" "a read of the dm-error half succeeded"
+	elif ! dd if="$dev" of=/dev/null bs=4k skip=1024 count=256 iflag=direct status=none; then
+		not_ok "$desc" "the good half failed after the error"
+	else
+		snap "$dev" "$S/b"
+		show "$S/a" "$S/b"
+		errs=$(delta "$S/a" "$S/b" errors)
+		# dd's one 4 KiB read is one request; the block layer may retry
+		# nothing here, but allow a few in case it is split.
+		if [ "$errs" -ge 1 ] && [ "$errs" -le 4 ]; then
+			ok "$desc"
+		else
+			not_ok "$desc" "errors counter went up by $errs"
+		fi
+	fi
+	fblk_detach "$dev"
+}
+
+if [ -b "$RAMDISK" ] && command -v dmsetup >/dev/null &&
+	printf '0 32768 linear %s 0\n32768 32768 error\n' "$RAMDISK" |
+	dmsetup create "$DMERR" && dmsetup mknodes "$DMERR"; then
+	fblk_at_exit "dmsetup remove '$DMERR'"
+	io_error "buffered: an I/O error underneath fails only that request, counted" ""
+	io_error "direct: an I/O error underneath fails only that request, counted" direct
+else
+	not_ok "buffered: an I/O error underneath fails only that request, counted" "dm-error device not made"
+	not_ok "direct: an I/O error underneath fails only that request, counted" "dm-error device not made"
+fi
+
+tap_done
