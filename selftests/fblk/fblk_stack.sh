@@ -1,0 +1,213 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Stacking hazards of inline submission from ->queue_rq (kernel-facts.md):
+# an upper filesystem's journal handle leaking into the lower filesystem,
+# bios for a blk-mq lower device submitted while the caller's plug list is
+# being flushed, and reclaim recursing into I/O queued behind us.
+#
+#  (a) ext4 on fblk U, U over a file on ext4, that ext4 on fblk L, L over a
+#      file on the ext4 scratch: both buffered, then both direct;
+#  (b) ext4 on fblk U, U over a file on ext4 on null_blk (a blk-mq device),
+#      buffered then direct.
+# Each under an fsstress-like load in the upper filesystem: fio jobs doing
+# verified random reads and writes (direct and buffered with fsync) while a
+# loop creates, writes, fsyncs, renames and removes files.  Then: no I/O or
+# verify error, no error counted by any fblk device, the upper filesystem's
+# files have the same md5 after an unmount, a cache drop and a remount, and
+# e2fsck finds it clean.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+NB=fblkstk
+LOAD_A=${FBLK_STACK_SECONDS:-20}
+LOAD_B=${FBLK_STACK_SECONDS_NB:-15}
+
+tap_plan 5
+fblk_require_module || tap_done
+
+dmesg_start=$(dmesg | wc -l)
+S=$FBLK_T_STATE
+
+# nullb_make NAME MiB: a null_blk latency device, removed at exit.
+nullb_make() {
+	local d=/sys/kernel/config/nullb/$1
+	if [ ! -d /sys/kernel/config/nullb ]; then
+		modprobe -q null_blk nr_devices=0 || return 1
+		fblk_at_exit "rmmod null_blk"
+	fi
+	[ -d /sys/kernel/config/nullb ] || return 1
+	mkdir "$d" || return 1
+	fblk_at_exit "rmdir '$d'"
+	echo 1 >"$d/memory_backed" &&
+	echo 2 >"$d/irqmode" &&
+	echo 1000000 >"$d/completion_nsec" &&
+	echo "$2" >"$d/size" &&
+	echo 4096 >"$d/blocksize" &&
+	echo 128 >"$d/hw_queue_depth" &&
+	echo 2 >"$d/submit_queues" &&
+	echo 1 >"$d/power" || return 1
+	fblk_at_exit "echo 0 >'$d/power'"
+	fblk_wait_node "/dev/$1"
+}
+
+errors_of() {
+	awk '$1 == "errors" {print $2}' "/sys/block/${1##*/}/fblk/stats"
+}
+
+# churn DIR: until $S/stop exists, make, fsync, rename and remove files;
+# the survivors stay for the md5 check.  Fails on the first error.
+churn() {
+	local d=$1/churn i=0
+	mkdir -p "$d" || return 1
+	while [ ! -e "$S/stop" ]; do
+		i=$((i + 1))
+		mkdir -p "$d/dir$((i % 8))" || return 1
+		head -c $(((i % 37 + 1) * 4096)) /dev/urandom >"$d/dir$((i % 8))/f$i.tmp" || return 1
+		dd if=/dev/urandom of="$d/dir$((i % 8))/f$i.tmp" bs=4k count=4 \
+			seek=$((i % 5)) conv=notrunc,fsync status=none || return 1
+		mv "$d/dir$((i % 8))/f$i.tmp" "$d/dir$((i % 8))/f$i" || return 1
+		if [ $((i % 3)) != 0 ]; then
+			rm -f "$d/dir$(((i + 3) % 8))/f$((i - 5))" || return 1
+		fi
+		[ $((i % 10)) = 0 ] && { sync -f "$d" || return 1; }
+	done
+	echo "$i"
+}
+
+# load DIR SECONDS: fio (verified) and churn side by side; on failure the
+# reason is in $S/why.
+load() {
+	local dir=$1 secs=$2 churn_rc fio_rc n cpid
+	rm -f "$S/stop" "$S/why"
+	churn "$dir" >"$S/churn" 2>&1 &
+	cpid=$!
+	fio --directory="$dir" --runtime="$secs" --time_based --group_reporting \
+		--bs=4k --verify=crc32c --verify_fatal=1 --verify_backlog=64 \
+		--name=dio --ioengine=io_uring --direct=1 --iodepth=16 --numjobs=3 \
+		--size=8M --rw=randrw \
+		--name=buffered --ioengine=psync --direct=0 --size=8M --rw=randwrite \
+		--fsync=32 >"$S/fio" 2>&1
+	fio_rc=$?
+	touch "$S/stop"
+	wait "$cpid"
+	churn_rc=$?
+	n=$(tail -n 1 "$S/churn")
+	grep -E '^ +(read|write):|err=' "$S/fio" | sed 's/^ */# /'
+	diag "churn: $n rounds, rc=$churn_rc"
+	if [ "$fio_rc" != 0 ]; then
+		sed 's/^/# /' "$S/fio" | tail -n 30
+		echo "fio failed (rc $fio_rc)" >"$S/why"
+	elif [ "$churn_rc" != 0 ]; then
+		sed 's/^/# /' "$S/churn" | tail -n 5
+		echo "the create/fsync/remove loop failed" >"$S/why"
+	fi
+}
+
+# sums DIR: md5 of every regular file, sorted by name
+sums() {
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum)
+}
+
+# stack_case DESC MODE BACKING SECONDS LOWER_DEVS...: U over BACKING in
+# MODE, ext4 on U, the load, the checks; LOWER_DEVS are fblk devices
+# underneath whose error counters must stay 0 too.
+stack_case() {
+	local desc=$1 mode=$2 backing=$3 secs=$4 udev m why="" d
+	shift 4
+	udev=$(fblk_attach "$backing" ${mode:+"$mode"}) || { not_ok "$desc" "attach failed"; return; }
+	if ! mkfs.ext4 -q -F "$udev" >"$S/mkfs" 2>&1; then
+		sed 's/^/# /' "$S/mkfs"
+		not_ok "$desc" "mkfs.ext4 on $udev failed"
+		fblk_detach "$udev"
+		return
+	fi
+	m=$(fblk_mkdir)
+	if ! mount "$udev" "$m"; then
+		not_ok "$desc" "mount failed"
+		fblk_detach "$udev"
+		return
+	fi
+	load "$m" "$secs"
+	[ -e "$S/why" ] && why=$(cat "$S/why")
+	sync
+	sums "$m" >"$S/sum1"
+	umount "$m"
+	drop_caches
+	if [ -z "$why" ]; then
+		if ! mount "$udev" "$m"; then
+			why="remount failed"
+		else
+			sums "$m" >"$S/sum2"
+			umount "$m"
+			if ! cmp -s "$S/sum1" "$S/sum2"; then
+				diff "$S/sum1" "$S/sum2" | head -n 10 | sed 's/^/# /'
+				why="md5 of files changed across remount"
+			elif ! e2fsck -fn "$udev" >"$S/fsck" 2>&1; then
+				sed 's/^/# /' "$S/fsck" | tail -n 20
+				why="e2fsck found errors"
+			fi
+		fi
+	fi
+	for d in "$udev" "$@"; do
+		diag "$d: $(tr '\n' ' ' <"/sys/block/${d##*/}/fblk/stats")"
+		[ "$(errors_of "$d")" = 0 ] || why+=" $d counted $(errors_of "$d") errors"
+	done
+	fblk_detach "$udev"
+	diag "$(wc -l <"$S/sum1") files checked"
+	if [ -z "$why" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "$why"
+	fi
+}
+
+# ---- (a) fblk over ext4 over fblk ----
+# lower_stack MODE: L over a file on the scratch fs in MODE, ext4 on L,
+# mounted; prints "L UPPER_IMAGE BASE_IMAGE" (UPPER_IMAGE in L's ext4).
+lower_stack() {
+	local base ldev lm
+	base=$(fblk_image "$FBLK_SCRATCH" 200M) || return 1
+	ldev=$(fblk_attach "$base" ${1:+"$1"}) || return 1
+	mkfs.ext4 -q -F "$ldev" >/dev/null 2>&1 || return 1
+	lm=$(fblk_mkdir) || return 1
+	fblk_mount "$ldev" "$lm" || return 1
+	truncate -s 128M "$lm/upper.img" || return 1
+	echo "$ldev $lm/upper.img $base"
+}
+
+for mode in "" direct; do
+	desc="(a) ext4 on fblk on a file on ext4 on fblk, both ${mode:-buffered}"
+	read -r ldev uimg base < <(lower_stack "$mode")
+	if [ -n "$base" ]; then
+		stack_case "$desc" "$mode" "$uimg" "$LOAD_A" "$ldev"
+		rm -f "$uimg"
+		umount "$(dirname "$uimg")"
+		fblk_detach "$ldev"
+		rm -f "$base"
+	else
+		not_ok "$desc" "could not build the lower half"
+	fi
+done
+
+# ---- (b) fblk over a file on ext4 on null_blk ----
+nm=$(fblk_mkdir)
+if nullb_make "$NB" 512 && mkfs.ext4 -q -F "/dev/$NB" && fblk_mount "/dev/$NB" "$nm" &&
+	truncate -s 160M "$nm/upper.img"; then
+	fblk_at_exit "rm -f '$nm/upper.img'"
+	stack_case "(b) ext4 on fblk on a file on ext4 on null_blk, buffered" "" "$nm/upper.img" "$LOAD_B"
+	stack_case "(b) ext4 on fblk on a file on ext4 on null_blk, direct" direct "$nm/upper.img" "$LOAD_B"
+else
+	not_ok "(b) ext4 on fblk on a file on ext4 on null_blk, buffered" "no null_blk device"
+	not_ok "(b) ext4 on fblk on a file on ext4 on null_blk, direct" "no null_blk device"
+fi
+
+out=$(dmesg | tail -n +"$((dmesg_start + 1))" |
+	grep -E 'BUG:|WARNING:|blocked for more than|Call Trace|lockdep|KASAN|Oops|EXT4-fs error|I/O error')
+if [ -z "$out" ]; then
+	ok "no kernel warning, hung task, ext4 error or I/O error in the log"
+else
+	not_ok "no kernel warning, hung task, ext4 error or I/O error in the log" "$(echo "$out" | head -n 5)"
+fi
+
+tap_done
