@@ -13,6 +13,8 @@
 # memory backed, 1 ms timer completions, 4 KiB blocks, 2 queues of 128, with
 # ext4 on it.  Each fio job drives /dev/fblkN with io_uring and O_DIRECT (the
 # upper page cache is out of the way; the io_mode decides the lower one).
+# Devices over the null_blk filesystem use 4 KiB blocks: direct I/O there
+# needs the device's 4 KiB alignment.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -111,7 +113,7 @@ S=$FBLK_T_STATE
 
 # ---- 1: cold buffered random reads ----
 dev=
-[ -n "$img" ] && dev=$(fblk_attach "$img")
+[ -n "$img" ] && dev=$(fblk_attach "$img" bs=4096)
 if [ -z "$dev" ]; then
 	not_ok "cold buffered random reads arm waitq, no blocking fallback" "no device on the latency device"
 else
@@ -209,7 +211,7 @@ fi
 sparse=
 [ -n "$img" ] && sparse=$(fblk_image "$mnt" 128M)
 dev=
-[ -n "$sparse" ] && dev=$(fblk_attach "$sparse" direct)
+[ -n "$sparse" ] && dev=$(fblk_attach "$sparse" direct bs=4096)
 if [ -z "$dev" ]; then
 	not_ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified" "no device"
 else
@@ -249,7 +251,7 @@ fi
 # over a fully written image (overwrites, no allocation).
 bufwrite() {
 	local desc=$1 backing=$2 fs=$3 dev writes punts inl
-	dev=$(fblk_attach "$backing") || { not_ok "$desc" "attach failed"; return; }
+	dev=$(fblk_attach "$backing" bs=4096) || { not_ok "$desc" "attach failed"; return; }
 	fio_run "bw-$fs-warm" --filename="$dev" --rw=read --bs=256k --size=32M >/dev/null
 	snap "$dev" "$S/a"
 	if ! fio_run "bw-$fs" --filename="$dev" --rw=randwrite --size=32M --runtime=3 --time_based; then
@@ -295,7 +297,7 @@ fi
 
 # ---- 6: submit=threads ----
 dev=
-[ -n "$img" ] && dev=$(fblk_attach "$img")
+[ -n "$img" ] && dev=$(fblk_attach "$img" bs=4096)
 if [ -z "$dev" ] || ! set_param "$dev" submit threads; then
 	not_ok "submit=threads: every read and write is a punt, none inline" "no device or submit refused"
 else

@@ -115,7 +115,7 @@ sums() {
 stack_case() {
 	local desc=$1 mode=$2 backing=$3 secs=$4 udev m why="" d
 	shift 4
-	udev=$(fblk_attach "$backing" ${mode:+"$mode"}) || { not_ok "$desc" "attach failed"; return; }
+	udev=$(fblk_attach "$backing" ${mode:+"$mode"} bs=4096) || { not_ok "$desc" "attach failed"; return; }
 	if ! mkfs.ext4 -q -F "$udev" >"$S/mkfs" 2>&1; then
 		sed 's/^/# /' "$S/mkfs"
 		not_ok "$desc" "mkfs.ext4 on $udev failed"
@@ -168,7 +168,7 @@ stack_case() {
 lower_stack() {
 	local base ldev lm
 	base=$(fblk_image "$FBLK_SCRATCH" 200M) || return 1
-	ldev=$(fblk_attach "$base" ${1:+"$1"}) || return 1
+	ldev=$(fblk_attach "$base" ${1:+"$1"} bs=4096) || return 1
 	mkfs.ext4 -q -F "$ldev" >/dev/null 2>&1 || return 1
 	lm=$(fblk_mkdir) || return 1
 	fblk_mount "$ldev" "$lm" || return 1
