@@ -36,7 +36,11 @@ def result(fn):
         fn()
         print("OK")
     except OSError as e:
-        print(errno.errorcode.get(e.errno, str(e.errno)))
+        # ENOTSUP and EOPNOTSUPP are one number on Linux: say the latter.
+        if e.errno == errno.EOPNOTSUPP:
+            print("EOPNOTSUPP")
+        else:
+            print(errno.errorcode.get(e.errno, str(e.errno)))
 
 def setparams(dev, *kv):
     mask, vals, reserved = 0, {"io_mode": 0, "submit": 0, "pool_size": 0}, 0

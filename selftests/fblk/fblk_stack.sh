@@ -67,6 +67,12 @@ churn() {
 		dd if=/dev/urandom of="$d/dir$((i % 8))/f$i.tmp" bs=4k count=4 \
 			seek=$((i % 5)) conv=notrunc,fsync status=none || return 1
 		mv "$d/dir$((i % 8))/f$i.tmp" "$d/dir$((i % 8))/f$i" || return 1
+		# Small files and a directory, metadata without an fsync.
+		mkdir -p "$d/small$((i % 4))" || return 1
+		for j in 1 2 3; do
+			seq "$i" $((i * j + 100)) >"$d/small$((i % 4))/s$i.$j" || return 1
+		done
+		rm -f "$d/small$(((i + 1) % 4))/s$((i - 3)).2" || return 1
 		if [ $((i % 3)) != 0 ]; then
 			rm -f "$d/dir$(((i + 3) % 8))/f$((i - 5))" || return 1
 		fi
