@@ -232,8 +232,10 @@ else
 		if [ "$eagain" -gt 0 ] && [ "$punts" -gt 0 ]; then
 			ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified"
 		else
+			# No NOWAIT attempt at all: every write was deferred
+			# from inside submit_bio() straight to the pool.
 			not_ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified" \
-				"nowait_eagain=$eagain punts=$punts"
+				"nowait_eagain=$eagain punts=$punts (of $(delta "$S/a" "$S/b" rq_writes) writes, $(delta "$S/a" "$S/b" rq_reads) reads)"
 		fi
 	else
 		not_ok "sparse random writes, direct: NOWAIT -EAGAIN punted, data verified" "fio (verify) failed"
@@ -283,7 +285,7 @@ bufwrite() {
 		if [ "$writes" -gt 0 ] && [ "$inl" -gt 0 ]; then
 			ok "$desc"
 		else
-			not_ok "$desc" "want some writes inline: writes=$writes punts=$punts inline=$inl"
+			not_ok "$desc" "want some writes inline: writes=$writes punts=$punts inline=$inl nowait_eagain=$(delta "$S/a" "$S/b" nowait_eagain) (punts without -EAGAIN: deferred from inside submit_bio())"
 		fi ;;
 	esac
 }
