@@ -27,6 +27,11 @@ KVER_ALIAS := $(KVER)
 KREL := $(shell tools/vm/kver.sh $(KVER) 2>/dev/null)
 KDIR ?= /lib/modules/$(KREL)/build
 
+# make has a built-in LINT (= lint) for its implicit rules: that one is not
+# ours, and exported as is it would turn lint off in check.sh.
+ifeq ($(origin LINT),default)
+LINT :=
+endif
 export T KERNEL V LINT
 
 all: modules
