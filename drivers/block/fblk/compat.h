@@ -9,6 +9,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/workqueue.h>
 #include <linux/fs.h>
 #include <linux/version.h>
 
@@ -21,8 +22,8 @@ struct fblk_limits {
 };
 
 /* 6.5: block_device_operations take a gendisk and a blk_mode_t. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
-typedef blk_mode_t fblk_mode_t;
+#if KERNEL_VERSION(6, 5, 0) <= LINUX_VERSION_CODE
+#define fblk_mode_t			blk_mode_t
 #define FBLK_MODE_WRITE			BLK_OPEN_WRITE
 #define FBLK_DEFINE_BDOPS_OPEN(fn)					\
 	static int fn##_bdops(struct gendisk *disk, blk_mode_t mode)	\
@@ -35,7 +36,7 @@ typedef blk_mode_t fblk_mode_t;
 		fn(disk);						\
 	}
 #else
-typedef fmode_t fblk_mode_t;
+#define fblk_mode_t			fmode_t
 #define FBLK_MODE_WRITE			FMODE_WRITE
 #define FBLK_DEFINE_BDOPS_OPEN(fn)					\
 	static int fn##_bdops(struct block_device *bdev, fmode_t mode)	\
@@ -50,21 +51,21 @@ typedef fmode_t fblk_mode_t;
 #endif
 
 /* 7.0: blk_mq_ops->init_request takes the NUMA node as an int. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0)
-typedef int fblk_numa_node_t;
+#if KERNEL_VERSION(7, 0, 0) <= LINUX_VERSION_CODE
+#define fblk_numa_node_t		int
 #else
-typedef unsigned int fblk_numa_node_t;
+#define fblk_numa_node_t		unsigned int
 #endif
 
 /* 6.14: BLK_MQ_F_SHOULD_MERGE is gone, merging is the default. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+#if KERNEL_VERSION(6, 14, 0) <= LINUX_VERSION_CODE
 #define FBLK_TAG_SET_FLAGS		0
 #else
 #define FBLK_TAG_SET_FLAGS		BLK_MQ_F_SHOULD_MERGE
 #endif
 
 /* 6.14: freezing returns memalloc flags that unfreezing must restore. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+#if KERNEL_VERSION(6, 14, 0) <= LINUX_VERSION_CODE
 static inline unsigned int fblk_freeze_queue(struct request_queue *q)
 {
 	return blk_mq_freeze_queue(q);
@@ -93,7 +94,7 @@ static inline void fblk_unfreeze_queue(struct request_queue *q,
  * 6.9: the disk is allocated with its queue_limits; 6.11: write cache and
  * FUA are limits features rather than queue flags.
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#if KERNEL_VERSION(6, 11, 0) <= LINUX_VERSION_CODE
 static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
 					      void *queuedata)
 {
@@ -152,6 +153,29 @@ static inline int fblk_apply_limits(struct request_queue *q,
 }
 #endif
 
+/*
+ * 6.9: a plug caches a timestamp and marks the task PF_BLOCK_TS, and the
+ * scheduler then writes through current->plug.  Before hiding a caller's
+ * plug, drop its timestamp so nothing dereferences the hidden (NULL) plug.
+ */
+#if KERNEL_VERSION(6, 9, 0) <= LINUX_VERSION_CODE
+static inline void fblk_plug_forget_time(void)
+{
+	blk_plug_invalidate_ts();
+}
+#else
+static inline void fblk_plug_forget_time(void)
+{
+}
+#endif
+
+/* 6.17: per-CPU workqueues say so (WQ_PERCPU); 7.x warns otherwise. */
+#if KERNEL_VERSION(6, 17, 0) <= LINUX_VERSION_CODE
+#define FBLK_WQ_PERCPU			WQ_PERCPU
+#else
+#define FBLK_WQ_PERCPU			0
+#endif
+
 /* Whether the backing file can take IOCB_DIRECT kiocbs at all. */
 static inline bool fblk_file_can_direct(struct file *file)
 {
@@ -162,7 +186,7 @@ static inline bool fblk_file_can_direct(struct file *file)
  * Asynchronous buffered I/O support moved from f_mode (FMODE_BUF_RASYNC,
  * FMODE_BUF_WASYNC: 6.1) to f_op->fop_flags (FOP_BUFFER_*: 6.12).
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#if KERNEL_VERSION(6, 12, 0) <= LINUX_VERSION_CODE
 static inline bool fblk_file_buf_rasync(struct file *file)
 {
 	return file->f_op->fop_flags & FOP_BUFFER_RASYNC;
@@ -185,7 +209,7 @@ static inline bool fblk_file_buf_wasync(struct file *file)
 #endif
 
 /* 6.14: uncached buffered I/O, where the filesystem offers it. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+#if KERNEL_VERSION(6, 14, 0) <= LINUX_VERSION_CODE
 #define FBLK_IOCB_DONTCACHE		IOCB_DONTCACHE
 static inline bool fblk_file_dontcache(struct file *file)
 {

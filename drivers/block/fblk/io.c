@@ -3,11 +3,7 @@
  * The I/O engine: each request becomes kiocbs on its queue's backing file.
  *
  * A read or write is first tried from ->queue_rq itself with IOCB_NOWAIT:
- * what completes or queues there costs no context switch.  That happens only
- * when ->queue_rq runs outside submit_bio() (from a plug flush, as io_uring,
- * libaio and readahead submit, or from a blk-mq worker); inside it, lower
- * bios would wait on current->bio_list until we return, so the request
- * starts from a worker (fblk_cmd_defer()).
+ * what completes or queues there costs no context switch.
  *
  *  - Direct I/O queues its kiocb and completes through ->ki_complete.  If
  *    NOWAIT says it would block (block allocation, lock contention), the
@@ -28,10 +24,16 @@
  * every I/O is done blocking in the pool instead (QEMU's aio=threads).
  *
  * Every call into the backing file runs in a memalloc_noio scope (reclaim
- * must not wait on I/O queued behind us), with the caller's journal handle
- * and block plug hidden: ->queue_rq may run inside an upper filesystem's
- * transaction, or while the caller's plug list is being flushed, and the
- * lower filesystem must see neither.
+ * must not wait on I/O queued behind us), with three things of the caller's
+ * hidden from the lower filesystem: its journal handle (->queue_rq may run
+ * inside an upper filesystem's transaction), its block plug (whose list may
+ * be being flushed right now) and current->bio_list.  ->queue_rq is often
+ * called from inside submit_bio(), where a bio the lower filesystem submits
+ * would only join that list and wait for us to return: anything in the
+ * lower path that waits for its own I/O (ext4 reads extent blocks during
+ * readahead even under IOCB_NOWAIT) would wait forever.  With the list
+ * hidden, lower bios are dispatched at once, and stacked fblk levels
+ * recurse, bounded by fblk_stack_is_deep().
  */
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
@@ -40,6 +42,7 @@
 #include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 
 #include "fblk.h"
@@ -114,6 +117,7 @@ static int fblk_cmd_gather_bvecs(struct fblk_cmd *cmd, gfp_t gfp)
 	struct request *rq = rq_of(cmd);
 	struct req_iterator rq_iter;
 	struct bio_vec bv, *bvec;
+	unsigned int i = 0;
 
 	rq_for_each_bvec(bv, rq, rq_iter)
 		cmd->nr_bvec++;
@@ -128,7 +132,7 @@ static int fblk_cmd_gather_bvecs(struct fblk_cmd *cmd, gfp_t gfp)
 	}
 	cmd->bvec = bvec;
 	rq_for_each_bvec(bv, rq, rq_iter)
-		*bvec++ = bv;
+		bvec[i++] = bv;
 	return 0;
 }
 
@@ -205,6 +209,7 @@ struct fblk_lower_scope {
 	unsigned int		noio;
 	void			*journal_info;
 	struct blk_plug		*plug;
+	struct bio_list		*bio_list;
 };
 
 static void fblk_lower_enter(struct fblk_lower_scope *scope)
@@ -212,12 +217,16 @@ static void fblk_lower_enter(struct fblk_lower_scope *scope)
 	scope->noio = memalloc_noio_save();
 	scope->journal_info = current->journal_info;
 	current->journal_info = NULL;
+	fblk_plug_forget_time();
 	scope->plug = current->plug;
 	current->plug = NULL;
+	scope->bio_list = current->bio_list;
+	current->bio_list = NULL;
 }
 
 static void fblk_lower_exit(struct fblk_lower_scope *scope)
 {
+	current->bio_list = scope->bio_list;
 	current->plug = scope->plug;
 	current->journal_info = scope->journal_info;
 	memalloc_noio_restore(scope->noio);
@@ -569,13 +578,19 @@ static bool fblk_cmd_is_rw(struct fblk_cmd *cmd)
 }
 
 /*
- * ->queue_rq was called from inside submit_bio() (no plug, or a stacked
- * device): a bio the lower filesystem submits now only joins
- * current->bio_list and is not dispatched until we return, so anything in
- * the lower path that waits for its own I/O (ext4 reading an extent block
- * for readahead, even under IOCB_NOWAIT) would wait forever.  Start the
+ * Hiding current->bio_list lets each fblk level in a stack call into its
+ * lower file from the submitter's stack: a stack of fblk devices over
+ * filesystems over fblk devices recurses.  Past half the stack, start the
  * request from a worker instead.
  */
+static bool fblk_stack_is_deep(void)
+{
+	unsigned long sp = (unsigned long)&sp;
+	unsigned long base = (unsigned long)task_stack_page(current);
+
+	return sp - base < THREAD_SIZE / 2;
+}
+
 static void fblk_cmd_defer(struct fblk_cmd *cmd)
 {
 	if (cmd->dev->io_mode == FBLK_IO_DIRECT)
@@ -606,7 +621,7 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 
 	if (!fblk_cmd_is_rw(cmd) || dev->submit == FBLK_SUBMIT_THREADS)
 		fblk_punt(cmd, true);
-	else if (current->bio_list)
+	else if (fblk_stack_is_deep())
 		fblk_cmd_defer(cmd);
 	else if (dev->io_mode == FBLK_IO_DIRECT)
 		fblk_direct_issue(cmd, dev->caps.nowait);
@@ -619,8 +634,9 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 
 int fblk_io_init(void)
 {
-	fblk_retry_wq = alloc_workqueue("fblk_retry",
-					WQ_HIGHPRI | WQ_MEM_RECLAIM, 0);
+	/* Per CPU: a retry runs where the wakeup that queued it ran. */
+	fblk_retry_wq = alloc_workqueue("fblk_retry", WQ_HIGHPRI |
+					WQ_MEM_RECLAIM | FBLK_WQ_PERCPU, 0);
 	return fblk_retry_wq ? 0 : -ENOMEM;
 }
 
