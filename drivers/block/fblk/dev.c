@@ -67,13 +67,10 @@ static int fblk_check_cycle(struct fblk_device *dev, struct file *file)
 
 static int fblk_validate_params(const struct fblk_params *p)
 {
-	int i;
-
 	if (p->mask & ~FBLK_PARAM_ALL)
 		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(p->reserved); i++)
-		if (p->reserved[i])
-			return -EINVAL;
+	if (memchr_inv(p->reserved, 0, sizeof(p->reserved)))
+		return -EINVAL;
 	if ((p->mask & FBLK_PARAM_IO_MODE) && p->io_mode > FBLK_IO_AUTO)
 		return -EINVAL;
 	if ((p->mask & FBLK_PARAM_SUBMIT) && p->submit > FBLK_SUBMIT_THREADS)

@@ -36,15 +36,12 @@ MODULE_PARM_DESC(pool_size,
 static int fblk_ctl_add(struct fblk_ctl_add __user *arg)
 {
 	struct fblk_ctl_add req;
-	int i, id;
+	int id;
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	if (req.flags)
+	if (req.flags || memchr_inv(req.reserved, 0, sizeof(req.reserved)))
 		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(req.reserved); i++)
-		if (req.reserved[i])
-			return -EINVAL;
 	id = fblk_dev_add(req.id, req.nr_hw_queues, req.queue_depth);
 	if (id < 0)
 		return id;

@@ -15,8 +15,8 @@ static struct fblk_device *fblk_of_device(struct device *d)
 	return dev_to_disk(d)->private_data;
 }
 
-/* One read-only attribute: @fmt applied to @expr under the device lock. */
-#define FBLK_ATTR_RO(_name, _fmt, _expr)				\
+/* An attribute's show: @fmt applied to @expr under the device lock. */
+#define FBLK_SHOW(_name, _fmt, _expr)					\
 static ssize_t _name##_show(struct device *d,				\
 			    struct device_attribute *attr, char *buf)	\
 {									\
@@ -27,8 +27,7 @@ static ssize_t _name##_show(struct device *d,				\
 	ret = sysfs_emit(buf, _fmt "\n", _expr);			\
 	mutex_unlock(&dev->lock);					\
 	return ret;							\
-}									\
-static DEVICE_ATTR_RO(_name)
+}
 
 static const char *fblk_state_name(int state)
 {
@@ -60,21 +59,32 @@ static dev_t fblk_backing_devt(struct fblk_device *dev)
 	return S_ISBLK(inode->i_mode) ? inode->i_rdev : inode->i_sb->s_dev;
 }
 
-FBLK_ATTR_RO(state, "%s", fblk_state_name(dev->state));
-FBLK_ATTR_RO(offset, "%lld", dev->offset);
-FBLK_ATTR_RO(sizelimit, "%lld", dev->sizelimit);
-FBLK_ATTR_RO(block_size, "%u", dev->block_size);
-FBLK_ATTR_RO(autoclear, "%d", fblk_flag(dev, FBLK_FL_AUTOCLEAR));
-FBLK_ATTR_RO(partscan, "%d", fblk_flag(dev, FBLK_FL_PARTSCAN));
-FBLK_ATTR_RO(read_only, "%d", fblk_flag(dev, FBLK_FL_READ_ONLY));
-FBLK_ATTR_RO(direct_io, "%d", fblk_flag(dev, FBLK_FL_DIRECT_IO));
-FBLK_ATTR_RO(io_mode_requested, "%s", fblk_io_mode_name(dev->io_mode_asked));
-FBLK_ATTR_RO(nr_hw_queues, "%u", dev->tag_set.nr_hw_queues);
-FBLK_ATTR_RO(queue_depth, "%u", dev->tag_set.queue_depth);
+FBLK_SHOW(state, "%s", fblk_state_name(dev->state))
+static DEVICE_ATTR_RO(state);
+FBLK_SHOW(offset, "%lld", dev->offset)
+static DEVICE_ATTR_RO(offset);
+FBLK_SHOW(sizelimit, "%lld", dev->sizelimit)
+static DEVICE_ATTR_RO(sizelimit);
+FBLK_SHOW(block_size, "%u", dev->block_size)
+static DEVICE_ATTR_RO(block_size);
+FBLK_SHOW(autoclear, "%d", fblk_flag(dev, FBLK_FL_AUTOCLEAR))
+static DEVICE_ATTR_RO(autoclear);
+FBLK_SHOW(partscan, "%d", fblk_flag(dev, FBLK_FL_PARTSCAN))
+static DEVICE_ATTR_RO(partscan);
+FBLK_SHOW(read_only, "%d", fblk_flag(dev, FBLK_FL_READ_ONLY))
+static DEVICE_ATTR_RO(read_only);
+FBLK_SHOW(direct_io, "%d", fblk_flag(dev, FBLK_FL_DIRECT_IO))
+static DEVICE_ATTR_RO(direct_io);
+FBLK_SHOW(io_mode_requested, "%s", fblk_io_mode_name(dev->io_mode_asked))
+static DEVICE_ATTR_RO(io_mode_requested);
+FBLK_SHOW(nr_hw_queues, "%u", dev->tag_set.nr_hw_queues)
+static DEVICE_ATTR_RO(nr_hw_queues);
+FBLK_SHOW(queue_depth, "%u", dev->tag_set.queue_depth)
+static DEVICE_ATTR_RO(queue_depth);
 /* i_ino widened from unsigned long to u64 in 7.x: print it as the wider. */
-FBLK_ATTR_RO(backing_inode, "%llu",
-	     dev->backing ?
-	     (unsigned long long)file_inode(dev->backing)->i_ino : 0);
+FBLK_SHOW(backing_inode, "%llu",
+	  dev->backing ? (unsigned long long)file_inode(dev->backing)->i_ino : 0)
+static DEVICE_ATTR_RO(backing_inode);
 
 /* Writing a run-time setting drains the device, switches, resumes. */
 static ssize_t fblk_store_param(struct device *d, struct fblk_params *p,
@@ -85,17 +95,7 @@ static ssize_t fblk_store_param(struct device *d, struct fblk_params *p,
 	return err ? err : count;
 }
 
-static ssize_t io_mode_show(struct device *d, struct device_attribute *attr,
-			    char *buf)
-{
-	struct fblk_device *dev = fblk_of_device(d);
-	unsigned int mode;
-
-	mutex_lock(&dev->lock);
-	mode = dev->io_mode;
-	mutex_unlock(&dev->lock);
-	return sysfs_emit(buf, "%s\n", fblk_io_mode_name(mode));
-}
+FBLK_SHOW(io_mode, "%s", fblk_io_mode_name(dev->io_mode))
 
 static ssize_t io_mode_store(struct device *d, struct device_attribute *attr,
 			     const char *buf, size_t count)
@@ -115,17 +115,7 @@ static const char * const fblk_submit_names[] = {
 	[FBLK_SUBMIT_THREADS]	= "threads",
 };
 
-static ssize_t submit_show(struct device *d, struct device_attribute *attr,
-			   char *buf)
-{
-	struct fblk_device *dev = fblk_of_device(d);
-	unsigned int submit;
-
-	mutex_lock(&dev->lock);
-	submit = dev->submit;
-	mutex_unlock(&dev->lock);
-	return sysfs_emit(buf, "%s\n", fblk_submit_names[submit]);
-}
+FBLK_SHOW(submit, "%s", fblk_submit_names[dev->submit])
 
 static ssize_t submit_store(struct device *d, struct device_attribute *attr,
 			    const char *buf, size_t count)
@@ -140,17 +130,7 @@ static ssize_t submit_store(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RW(submit);
 
-static ssize_t pool_size_show(struct device *d, struct device_attribute *attr,
-			      char *buf)
-{
-	struct fblk_device *dev = fblk_of_device(d);
-	unsigned int size;
-
-	mutex_lock(&dev->lock);
-	size = dev->pool_size;
-	mutex_unlock(&dev->lock);
-	return sysfs_emit(buf, "%u\n", size);
-}
+FBLK_SHOW(pool_size, "%u", dev->pool_size)
 
 static ssize_t pool_size_store(struct device *d, struct device_attribute *attr,
 			       const char *buf, size_t count)
