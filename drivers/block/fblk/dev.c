@@ -165,7 +165,11 @@ static bool fblk_backing_can_punch(struct file *file)
 
 static void fblk_probe_caps(struct file *file, struct fblk_caps *caps)
 {
-	caps->nowait = file->f_mode & FMODE_NOWAIT;
+	struct block_device *bdev = fblk_file_bdev(file);
+
+	/* NOWAIT all the way down: a lower device may refuse REQ_NOWAIT bios. */
+	caps->nowait = (file->f_mode & FMODE_NOWAIT) &&
+		       (!bdev || bdev_nowait(bdev));
 	caps->buf_rasync = fblk_file_buf_rasync(file);
 	caps->buf_wasync = fblk_file_buf_wasync(file);
 	caps->dontcache = fblk_file_dontcache(file);

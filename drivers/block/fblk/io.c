@@ -285,11 +285,22 @@ static void fblk_punt(struct fblk_cmd *cmd, bool blocking)
 
 /* ---- direct I/O: asynchronous kiocbs ---- */
 
+/*
+ * An IOCB_NOWAIT attempt that would have blocked.  Like io_uring, take
+ * -EOPNOTSUPP as that too: it is what a lower device that cannot take
+ * REQ_NOWAIT bios, or a filesystem without NOWAIT support for this kind of
+ * I/O, answers.
+ */
+static bool fblk_would_block(long ret)
+{
+	return ret == -EAGAIN || ret == -EOPNOTSUPP;
+}
+
 static void fblk_direct_done(struct fblk_cmd *cmd)
 {
 	long ret = cmd->ret;
 
-	if (ret == -EAGAIN && cmd->nowait) {
+	if (cmd->nowait && fblk_would_block(ret)) {
 		/* It would have blocked: reissue from the pool, without NOWAIT. */
 		fblk_stat_inc(cmd->dev, FBLK_STAT_NOWAIT_EAGAIN);
 		fblk_punt(cmd, false);
@@ -405,7 +416,7 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool noio)
 	}
 	do {
 		ret = fblk_issue(cmd, flags | (noio ? IOCB_NOIO : 0), false);
-		if (ret == -EAGAIN) {
+		if (fblk_would_block(ret)) {
 			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
 			if (noio) {
 				fblk_queue_retry(cmd);
@@ -448,7 +459,7 @@ static void fblk_buffered_write(struct fblk_cmd *cmd)
 		return;
 	}
 	ret = fblk_issue(cmd, IOCB_NOWAIT | fblk_buffered_flags(cmd), false);
-	if (ret == -EAGAIN) {
+	if (fblk_would_block(ret)) {
 		fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
 		fblk_punt(cmd, true);
 		return;
