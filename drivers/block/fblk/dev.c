@@ -478,20 +478,22 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	struct file *file;
 	bool partscan;
 
-	if (!in_release)
-		memflags = fblk_freeze_queue(q);	/* drains in-flight I/O */
-
+	/*
+	 * No lock is taken with the queue frozen: configure allocates under
+	 * fblk_bind_mutex, and reclaim may wait on a frozen queue.  The I/O
+	 * path never uses ->backing (each queue has its own file), so it can
+	 * go before the drain; what requests read waits until after it.
+	 */
 	mutex_lock(&fblk_bind_mutex);
 	mutex_lock(&dev->lock);
 	file = dev->backing;
 	dev->backing = NULL;
 	partscan = dev->flags & FBLK_FL_PARTSCAN;
-	dev->flags = 0;
-	dev->offset = 0;
-	dev->sizelimit = 0;
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&fblk_bind_mutex);
 
+	if (!in_release)
+		memflags = fblk_freeze_queue(q);	/* drains in-flight I/O */
 	fblk_close_queue_files(dev);
 	mapping_set_gfp_mask(file->f_mapping, dev->old_gfp_mask);
 	/* Drop what the page cache holds of this device's old contents. */
@@ -508,6 +510,9 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	fput(file);
 
 	mutex_lock(&dev->lock);
+	dev->flags = 0;
+	dev->offset = 0;
+	dev->sizelimit = 0;
 	dev->state = FBLK_STATE_UNBOUND;
 	mutex_unlock(&dev->lock);
 	kobject_uevent(&disk_to_dev(dev->disk)->kobj, KOBJ_CHANGE);
