@@ -19,7 +19,7 @@ FBLK_LOG_TAG=build
 resolve_kernel "${1:-${KVER:-}}"
 out=$FBLK_BUILD/$KVER_FULL
 mkdir -p "$out"
-linux_src_files "$FBLK_BUILD"
+linux_src_files "$FBLK_BUILD" || exit 1
 
 # copy_sources DEST: the module, uapi header, tool and selftest sources as
 # they are in the work tree (tracked or new, never ignored build outputs).

@@ -136,16 +136,21 @@ linux_src_files() {
 	[ -e "$stamp" ] && [ "$stamp" -nt "$LINUX_SRC_TARBALL" ] && return 0
 	[ -r "$LINUX_SRC_TARBALL" ] || die "missing $LINUX_SRC_TARBALL (run 'make deps')"
 	log "extracting checkpatch and kselftest headers from ${LINUX_SRC_TARBALL##*/}"
-	tmp=$(mktemp -d "$FBLK_BUILD/.src-XXXXXX")
+	# A fresh clone has no build directory yet; the stamp is written only
+	# after every file is in place, so a failed extraction is retried.
+	mkdir -p "$dest/scripts" "$dest/ksft" || die "cannot create $dest"
+	tmp=$(mktemp -d "$dest/.src-XXXXXX") || die "cannot create a directory in $dest"
 	top=linux-source-6.1
-	tar -C "$tmp" -xJf "$LINUX_SRC_TARBALL" \
+	if ! tar -C "$tmp" -xJf "$LINUX_SRC_TARBALL" \
 		$top/scripts/checkpatch.pl $top/scripts/spelling.txt \
 		$top/scripts/const_structs.checkpatch \
 		$top/tools/testing/selftests/kselftest_harness.h \
-		$top/tools/testing/selftests/kselftest.h
-	mkdir -p "$dest/scripts" "$dest/ksft"
-	mv "$tmp/$top"/scripts/* "$dest/scripts/"
-	mv "$tmp/$top"/tools/testing/selftests/*.h "$dest/ksft/"
+		$top/tools/testing/selftests/kselftest.h ||
+	   ! mv "$tmp/$top"/scripts/* "$dest/scripts/" ||
+	   ! mv "$tmp/$top"/tools/testing/selftests/*.h "$dest/ksft/"; then
+		rm -rf "$tmp"
+		die "cannot extract kernel files from $LINUX_SRC_TARBALL"
+	fi
 	rm -rf "$tmp"
 	touch "$stamp"
 }
