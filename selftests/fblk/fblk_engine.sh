@@ -29,52 +29,10 @@ dmesg_start=$(dmesg | wc -l)
 
 # ---- helpers ----
 
-# nullb_make NAME MiB: a null_blk latency device, removed at exit.
-nullb_make() {
-	local d=/sys/kernel/config/nullb/$1
-	if [ ! -d /sys/kernel/config/nullb ]; then
-		modprobe -q null_blk nr_devices=0 || return 1
-		fblk_at_exit "rmmod null_blk"
-	fi
-	[ -d /sys/kernel/config/nullb ] || return 1
-	mkdir "$d" || return 1
-	fblk_at_exit "rmdir '$d'"
-	echo 1 >"$d/memory_backed" &&
-	echo 2 >"$d/irqmode" &&
-	echo 1000000 >"$d/completion_nsec" &&
-	echo "$2" >"$d/size" &&
-	echo 4096 >"$d/blocksize" &&
-	echo 128 >"$d/hw_queue_depth" &&
-	echo 2 >"$d/submit_queues" &&
-	echo 1 >"$d/power" || return 1
-	fblk_at_exit "echo 0 >'$d/power'"
-	fblk_wait_node "/dev/$1"
-}
-
-# snap DEV FILE: the device's counters, plus reads/writes completed from
-# /sys/block/fblkN/stat (fields 1 and 5).
-snap() {
-	{
-		cat "/sys/block/${1##*/}/fblk/stats"
-		awk '{print "rq_reads " $1; print "rq_writes " $5}' "/sys/block/${1##*/}/stat"
-	} >"$2"
-}
-
-# val FILE NAME
-val() {
-	awk -v n="$2" '$1 == n {print $2}' "$1"
-}
-
-# delta A B NAME: B's NAME minus A's
-delta() {
-	echo $(($(val "$2" "$3") - $(val "$1" "$3")))
-}
-
-# show A B: the deltas of every counter (maxima as they are), one comment
-show() {
-	diag "counters:$(awk 'NR == FNR { a[$1] = $2; next }
-		{ printf " %s=%d", $1, $1 ~ /^(retries_max|pool_depth|pool_depth_max)$/ ? $2 : $2 - a[$1] }' "$1" "$2")"
-}
+snap() { fblk_snap "$@"; }
+val() { fblk_val "$@"; }
+delta() { fblk_delta "$@"; }
+show() { fblk_show_delta "$@"; }
 
 # fio_run NAME ARGS...: fio on its own; its output goes to the log on failure.
 fio_run() {
@@ -101,7 +59,7 @@ hung_tasks() {
 
 mnt=$(fblk_mkdir)
 img=
-if nullb_make "$NB" 640 && mkfs.ext4 -q -F "/dev/$NB" && fblk_mount "/dev/$NB" "$mnt"; then
+if fblk_nullb "$NB" 640 && mkfs.ext4 -q -F "/dev/$NB" && fblk_mount "/dev/$NB" "$mnt"; then
 	img=$mnt/image
 	fblk_at_exit "rm -f '$img'"
 	# Written, not sparse: a cold read must go to the device.

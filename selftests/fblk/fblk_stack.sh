@@ -29,28 +29,6 @@ fblk_require_module || tap_done
 dmesg_start=$(dmesg | wc -l)
 S=$FBLK_T_STATE
 
-# nullb_make NAME MiB: a null_blk latency device, removed at exit.
-nullb_make() {
-	local d=/sys/kernel/config/nullb/$1
-	if [ ! -d /sys/kernel/config/nullb ]; then
-		modprobe -q null_blk nr_devices=0 || return 1
-		fblk_at_exit "rmmod null_blk"
-	fi
-	[ -d /sys/kernel/config/nullb ] || return 1
-	mkdir "$d" || return 1
-	fblk_at_exit "rmdir '$d'"
-	echo 1 >"$d/memory_backed" &&
-	echo 2 >"$d/irqmode" &&
-	echo 1000000 >"$d/completion_nsec" &&
-	echo "$2" >"$d/size" &&
-	echo 4096 >"$d/blocksize" &&
-	echo 128 >"$d/hw_queue_depth" &&
-	echo 2 >"$d/submit_queues" &&
-	echo 1 >"$d/power" || return 1
-	fblk_at_exit "echo 0 >'$d/power'"
-	fblk_wait_node "/dev/$1"
-}
-
 errors_of() {
 	awk '$1 == "errors" {print $2}' "/sys/block/${1##*/}/fblk/stats"
 }
@@ -198,7 +176,7 @@ done
 
 # ---- (b) fblk over a file on ext4 on null_blk ----
 nm=$(fblk_mkdir)
-if nullb_make "$NB" 512 && mkfs.ext4 -q -F "/dev/$NB" && fblk_mount "/dev/$NB" "$nm" &&
+if fblk_nullb "$NB" 512 && mkfs.ext4 -q -F "/dev/$NB" && fblk_mount "/dev/$NB" "$nm" &&
 	truncate -s 160M "$nm/upper.img"; then
 	fblk_at_exit "rm -f '$nm/upper.img'"
 	stack_case "(b) ext4 on fblk on a file on ext4 on null_blk, buffered" "" "$nm/upper.img" "$LOAD_B"

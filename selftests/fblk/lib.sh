@@ -269,3 +269,55 @@ drop_caches() {
 bdev_size() {
 	blockdev --getsize64 "$1"
 }
+
+# fblk_nullb NAME MiB: a null_blk latency device as in kernel-facts.md
+# (memory backed, 1 ms timer completions, 4 KiB blocks, 2 queues of 128),
+# /dev/NAME, removed at exit.  blk-mq, unlike brd: it counts its I/O in
+# /sys/block/NAME/stat and takes the plug-list paths brd never does.
+fblk_nullb() {
+	local d=/sys/kernel/config/nullb/$1
+	if [ ! -d /sys/kernel/config/nullb ]; then
+		modprobe -q null_blk nr_devices=0 || return 1
+		fblk_at_exit "rmmod null_blk"
+	fi
+	[ -d /sys/kernel/config/nullb ] || return 1
+	mkdir "$d" || return 1
+	fblk_at_exit "rmdir '$d'"
+	echo 1 >"$d/memory_backed" &&
+	echo 2 >"$d/irqmode" &&
+	echo 1000000 >"$d/completion_nsec" &&
+	echo "$2" >"$d/size" &&
+	echo 4096 >"$d/blocksize" &&
+	echo 128 >"$d/hw_queue_depth" &&
+	echo 2 >"$d/submit_queues" &&
+	echo 1 >"$d/power" || return 1
+	fblk_at_exit "echo 0 >'$d/power'"
+	fblk_wait_node "/dev/$1"
+}
+
+# fblk_snap DEV FILE: the device's engine counters, plus reads/writes
+# completed and sectors read from /sys/block/<dev>/stat (fields 1, 5, 3).
+fblk_snap() {
+	{
+		[ -r "/sys/block/${1##*/}/fblk/stats" ] && cat "/sys/block/${1##*/}/fblk/stats"
+		awk '{print "rq_reads " $1; print "rq_writes " $5; print "sectors_read " $3}' \
+			"/sys/block/${1##*/}/stat"
+	} >"$2"
+}
+
+# fblk_val FILE NAME: a counter of a snapshot.
+fblk_val() {
+	awk -v n="$2" '$1 == n {print $2}' "$1"
+}
+
+# fblk_delta A B NAME: B's NAME minus A's.
+fblk_delta() {
+	echo $(($(fblk_val "$2" "$3") - $(fblk_val "$1" "$3")))
+}
+
+# fblk_show_delta A B: the deltas of every counter (maxima as they are), as
+# one TAP comment.
+fblk_show_delta() {
+	diag "counters:$(awk 'NR == FNR { a[$1] = $2; next }
+		{ printf " %s=%d", $1, $1 ~ /^(retries_max|pool_depth|pool_depth_max)$/ ? $2 : $2 - a[$1] }' "$1" "$2")"
+}
