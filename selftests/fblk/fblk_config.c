@@ -137,9 +137,10 @@ TEST_F(cfg, configure_info_round_trip)
 	EXPECT_EQ((uint32_t)FBLK_IO_BUFFERED, info.params.io_mode);
 	EXPECT_EQ((uint32_t)FBLK_SUBMIT_ASYNC, info.params.submit);
 	EXPECT_LE(1U, info.params.pool_size);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 4; i++) {
 		EXPECT_EQ(0ULL, info.params.reserved[i]) TH_LOG("reserved[%d]", i);
 	}
+	EXPECT_EQ(0U, info.params.reserved32);
 
 	ASSERT_EQ(0, fblk_dev_size(self->dev.fd, &size));
 	EXPECT_EQ(8 * MiB, size);
@@ -349,11 +350,14 @@ TEST_F(cfg, reserved_nonzero_einval)
 	struct fblk_config cfg;
 	int i;
 
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 4; i++) {
 		fblk_config_init(&cfg, self->file_fd, 0);
 		cfg.params.reserved[i] = 1ULL << 63;
 		refuse(_metadata, self, &cfg, EINVAL);
 	}
+	fblk_config_init(&cfg, self->file_fd, 0);
+	cfg.params.reserved32 = 1;
+	refuse(_metadata, self, &cfg, EINVAL);
 	fblk_config_init(&cfg, self->file_fd, 0);
 	cfg.params.mask = 1U << 31;	/* a parameter no module knows */
 	refuse(_metadata, self, &cfg, EINVAL);

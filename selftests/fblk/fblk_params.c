@@ -106,9 +106,10 @@ TEST_F(params, defaults_in_info_and_sysfs)
 	ASSERT_EQ(0, fblk_get_info(self->dev.fd, &info));
 	EXPECT_LE(1U, info.params.pool_size);
 	EXPECT_GE((uint32_t)FBLK_MAX_POOL_SIZE, info.params.pool_size);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 4; i++) {
 		EXPECT_EQ(0ULL, info.params.reserved[i]) TH_LOG("reserved[%d]", i);
 	}
+	EXPECT_EQ(0U, info.params.reserved32);
 	expect_sysfs(_metadata, self->dev.nr, "io_mode", "buffered");
 	expect_sysfs(_metadata, self->dev.nr, "io_mode_requested", "buffered");
 	expect_sysfs(_metadata, self->dev.nr, "submit", "async");
@@ -128,11 +129,26 @@ TEST_F(params, refusals_einval_change_nothing)
 	memset(&p, 0, sizeof(p));
 	p.mask = 1U << 31;
 	EXPECT_EQ(-EINVAL, fblk_set_params(self->dev.fd, &p)) TH_LOG("unknown mask bit");
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 4; i++) {
 		set_io_mode(&p, FBLK_IO_DIRECT);
 		p.reserved[i] = 1;
 		EXPECT_EQ(-EINVAL, fblk_set_params(self->dev.fd, &p)) TH_LOG("reserved[%d]", i);
 	}
+	set_io_mode(&p, FBLK_IO_DIRECT);
+	p.reserved32 = 1;
+	EXPECT_EQ(-EINVAL, fblk_set_params(self->dev.fd, &p)) TH_LOG("reserved32");
+	memset(&p, 0, sizeof(p));
+	p.mask = FBLK_PARAM_RA_POLICY;
+	p.ra_policy = FBLK_RA_OFF + 1;
+	EXPECT_EQ(-EINVAL, fblk_set_params(self->dev.fd, &p)) TH_LOG("ra_policy");
+	memset(&p, 0, sizeof(p));
+	p.mask = FBLK_PARAM_RA_KB;
+	p.ra_kb = FBLK_MAX_RA_KB + 1;
+	EXPECT_EQ(-EINVAL, fblk_set_params(self->dev.fd, &p)) TH_LOG("ra_kb");
+	memset(&p, 0, sizeof(p));
+	p.mask = FBLK_PARAM_INLINE_DEPTH;
+	p.inline_depth = FBLK_MAX_QUEUE_DEPTH + 1;
+	EXPECT_EQ(-EINVAL, fblk_set_params(self->dev.fd, &p)) TH_LOG("inline_depth");
 	set_io_mode(&p, FBLK_IO_AUTO + 1);
 	EXPECT_EQ(-EINVAL, fblk_set_params(self->dev.fd, &p)) TH_LOG("io_mode");
 	memset(&p, 0, sizeof(p));

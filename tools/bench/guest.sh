@@ -5,6 +5,7 @@
 #   env.txt         the guest: kernel, CPUs, memory, tool versions, settings
 #   cells.tsv       one line per fio run: what ran, /proc/stat CPU ticks, status
 #   fio/*.json      fio's own output, one file per run
+#   fio/*.stats     fblk's engine counters after each fblk run
 #   qemu-img.tsv    qemu-img bench against the block device targets
 #   attach.tsv      the time to attach and detach ATTACH_N devices
 #   bench.log       what happened (also on the console)
@@ -194,6 +195,8 @@ run_cell() {
 	[ -n "$c0" ] && [ -n "$c1" ] && cpu=$((c1 - c0))
 	[ $rc = 0 ] || status="fail(rc=$rc)"
 	[ -s $R/fio/$id.err ] || rm -f $R/fio/$id.err
+	# The engine's counters for this run (they start at zero on attach).
+	[ "$kind" = fblk ] && cp "/sys/block/${DEV#/dev/}/fblk/stats" "$R/fio/$id.stats"
 	detach "$kind" || status="fail(detach)"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $group "$rw" "$bs" "$depth" \
 		"$name" "$mode" "$kind" "$json" "$cpu" "$t0" "$t1" "$status" "$NOTE" >>$R/cells.tsv

@@ -69,7 +69,7 @@ static int fblk_validate_params(const struct fblk_params *p)
 {
 	if (p->mask & ~FBLK_PARAM_ALL)
 		return -EINVAL;
-	if (memchr_inv(p->reserved, 0, sizeof(p->reserved)))
+	if (memchr_inv(p->reserved, 0, sizeof(p->reserved)) || p->reserved32)
 		return -EINVAL;
 	if ((p->mask & FBLK_PARAM_IO_MODE) && p->io_mode > FBLK_IO_AUTO)
 		return -EINVAL;
@@ -77,6 +77,13 @@ static int fblk_validate_params(const struct fblk_params *p)
 		return -EINVAL;
 	if ((p->mask & FBLK_PARAM_POOL_SIZE) &&
 	    (!p->pool_size || p->pool_size > FBLK_MAX_POOL_SIZE))
+		return -EINVAL;
+	if ((p->mask & FBLK_PARAM_RA_POLICY) && p->ra_policy > FBLK_RA_OFF)
+		return -EINVAL;
+	if ((p->mask & FBLK_PARAM_RA_KB) && p->ra_kb > FBLK_MAX_RA_KB)
+		return -EINVAL;
+	if ((p->mask & FBLK_PARAM_INLINE_DEPTH) &&
+	    p->inline_depth > FBLK_MAX_QUEUE_DEPTH)
 		return -EINVAL;
 	return 0;
 }
@@ -134,6 +141,26 @@ static int fblk_check_direct(struct file *file, unsigned int block_size,
 	if (block_size < align || !IS_ALIGNED(offset, align))
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * Without a block size asked for, a device that starts in direct (or auto)
+ * mode takes the backing device's logical block size, as loop does: direct
+ * I/O needs that alignment.  Others keep 512-byte sectors.
+ */
+static unsigned int fblk_default_block_size(struct file *file,
+					    const struct fblk_config *cfg)
+{
+	const struct fblk_params *p = &cfg->params;
+	struct block_device *bdev = fblk_file_bdev(file);
+	bool direct = cfg->flags & FBLK_FL_DIRECT_IO;
+
+	if (p->mask & FBLK_PARAM_IO_MODE)
+		direct |= p->io_mode == FBLK_IO_DIRECT ||
+			  p->io_mode == FBLK_IO_AUTO;
+	if (!direct || !bdev || !fblk_file_can_direct(file))
+		return SECTOR_SIZE;
+	return bdev_logical_block_size(bdev);
 }
 
 /*
@@ -245,6 +272,13 @@ static int fblk_apply_params(struct fblk_device *dev,
 		dev->pool_size = p->pool_size;
 		workqueue_set_max_active(dev->pool, p->pool_size);
 	}
+	if (p->mask & FBLK_PARAM_INLINE_DEPTH)
+		dev->inline_depth = p->inline_depth;
+	if (p->mask & FBLK_PARAM_RA_POLICY)
+		dev->ra_policy = p->ra_policy;
+	if (p->mask & FBLK_PARAM_RA_KB)
+		dev->ra_kb = p->ra_kb;
+	fblk_ra_apply(dev);
 	return 0;
 }
 
@@ -277,6 +311,9 @@ void fblk_get_params(struct fblk_device *dev, struct fblk_params *p)
 	p->io_mode = dev->io_mode_asked;
 	p->submit = dev->submit;
 	p->pool_size = dev->pool_size;
+	p->ra_policy = dev->ra_policy;
+	p->ra_kb = dev->ra_kb;
+	p->inline_depth = dev->inline_depth;
 }
 
 const char *fblk_io_mode_name(unsigned int mode)
@@ -367,7 +404,8 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	loff_t size;
 	int err;
 
-	dev->block_size = cfg->block_size ?: SECTOR_SIZE;
+	dev->block_size = cfg->block_size ?:
+			  fblk_default_block_size(file, cfg);
 	size = fblk_device_size(file, cfg->offset, cfg->sizelimit,
 				dev->block_size);
 	if (size < 0)
@@ -385,6 +423,9 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	dev->submit = FBLK_SUBMIT_ASYNC;
 	dev->pool_size = fblk_default_pool_size;
 	workqueue_set_max_active(dev->pool, dev->pool_size);
+	dev->inline_depth = FBLK_DEFAULT_INLINE_DEPTH;
+	dev->ra_policy = FBLK_RA_AUTO;
+	dev->ra_kb = 0;
 	if (cfg->flags & FBLK_FL_DIRECT_IO) {
 		params.mask |= FBLK_PARAM_IO_MODE;
 		params.io_mode = FBLK_IO_DIRECT;
@@ -395,6 +436,7 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	err = fblk_open_queue_files(dev);
 	if (err)
 		goto out_close;
+	fblk_ra_apply(dev);
 	fblk_limits_for(dev, &lim);
 	err = fblk_apply_limits(dev->disk->queue, &lim);
 	if (err)
@@ -685,9 +727,10 @@ static void fblk_free_resources(struct fblk_device *dev)
 {
 	unsigned int i;
 
-	if (dev->queues)
-		for (i = 0; i < dev->tag_set.nr_hw_queues; i++)
-			cancel_work_sync(&dev->queues[i].retry_work);
+	for (i = 0; dev->queues && i < dev->tag_set.nr_hw_queues; i++) {
+		cancel_work_sync(&dev->queues[i].issue_work);
+		cancel_work_sync(&dev->queues[i].retry_work);
+	}
 	if (dev->pool)
 		destroy_workqueue(dev->pool);
 	kfree(dev->queues);
@@ -732,6 +775,7 @@ static int fblk_alloc_resources(struct fblk_device *dev)
 	dev->queues = kcalloc(nr, sizeof(*dev->queues), GFP_KERNEL);
 	dev->stats = alloc_percpu(struct fblk_pcpu_stats);
 	dev->pool_size = fblk_default_pool_size;
+	dev->inline_depth = FBLK_DEFAULT_INLINE_DEPTH;
 	dev->pool = alloc_workqueue(FBLK_DISK_PREFIX "%d",
 				    WQ_UNBOUND | WQ_MEM_RECLAIM,
 				    dev->pool_size, dev->number);

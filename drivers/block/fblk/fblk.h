@@ -7,6 +7,7 @@
  *   dev.c    a device's life: add, configure (attach), detach, remove, ioctls
  *   mq.c     blk-mq: the tag set, ->queue_rq and request completion
  *   io.c     the I/O engine: kiocbs on the backing file and their completion
+ *   ra.c     readahead of buffered reads on the backing file
  *   sysfs.c  /sys/block/fblkN/fblk/
  */
 #ifndef _FBLK_H
@@ -37,12 +38,23 @@
 /* Wakeups a buffered read may take before it is read blocking instead. */
 #define FBLK_MAX_RETRIES	16
 
+/*
+ * Requests in flight per queue that the submitter issues itself: one keeps
+ * a lone request's latency lowest, and past it the queue's issuer works in
+ * parallel with a submitter that keeps queueing.
+ */
+#define FBLK_DEFAULT_INLINE_DEPTH	1
+
+/* Consecutive reads on a queue that make a stream for ra_policy auto. */
+#define FBLK_RA_STREAM_MIN	2
+
 /* Internal states beyond the ABI's: a device being removed takes no opens. */
 #define FBLK_STATE_DELETING	(FBLK_STATE_RUNDOWN + 1)
 
 /* Event counters of a device: sysfs fblk/stats, in this order. */
 enum fblk_stat {
 	FBLK_STAT_INLINE_COMPLETED,	/* finished in the submitting context */
+	FBLK_STAT_HANDED_OFF,		/* issued by the queue's issuer */
 	FBLK_STAT_QUEUED_ASYNC,		/* direct kiocbs queued (-EIOCBQUEUED) */
 	FBLK_STAT_NOWAIT_EAGAIN,	/* IOCB_NOWAIT attempts that would block */
 	FBLK_STAT_WAITQ_ARMED,		/* buffered reads parked on a folio */
@@ -53,6 +65,9 @@ enum fblk_stat {
 	FBLK_STAT_PUNTS,		/* requests handed to the pool */
 	FBLK_STAT_BLOCKING_FALLBACKS,	/* buffered reads read blocking */
 	FBLK_STAT_ERRORS,		/* requests failed */
+	FBLK_STAT_RA_CALLS,		/* readahead started for a request */
+	FBLK_STAT_RA_STREAM,		/* ... of them as part of a stream */
+	FBLK_STAT_RA_PAGES,		/* pages the requests asked to read */
 	FBLK_NR_STATS
 };
 
@@ -80,6 +95,16 @@ struct fblk_queue {
 	/* Requests whose awaited folio was unlocked, retried in one batch. */
 	struct llist_head	retries;
 	struct work_struct	retry_work;
+	/*
+	 * Requests the submitter left to the queue's issuer (a worker on
+	 * another CPU) because the queue was already busy.
+	 */
+	struct llist_head	issues;
+	struct work_struct	issue_work;
+	atomic_t		inflight;
+	/* ra_policy auto: where the last read ended, and how many in a row. */
+	loff_t			ra_next;
+	unsigned int		ra_streak;
 };
 
 struct fblk_device {
@@ -102,6 +127,10 @@ struct fblk_device {
 	unsigned int		io_mode;	/* in effect: never AUTO */
 	unsigned int		submit;		/* enum fblk_submit */
 	unsigned int		pool_size;
+	/* Requests in flight per queue up to which the submitter issues. */
+	unsigned int		inline_depth;
+	unsigned int		ra_policy;	/* enum fblk_ra_policy */
+	unsigned int		ra_kb;		/* 0: the backing's own */
 
 	struct blk_mq_tag_set	tag_set;
 	struct gendisk		*disk;
@@ -122,6 +151,7 @@ struct fblk_cmd {
 	/* Our entry on a folio's wait queue while a buffered read waits. */
 	struct wait_page_queue	wpq;
 	struct llist_node	retry_node;
+	struct llist_node	issue_node;
 	struct work_struct	work;		/* pool job */
 	/* The task that ran ->queue_rq: finishing there is an inline completion. */
 	struct task_struct	*submitter;
@@ -133,6 +163,8 @@ struct fblk_cmd {
 	long			ret;
 	bool			nowait;		/* the kiocb in flight had NOWAIT */
 	bool			blocking;	/* the pool job may block */
+	bool			ra_done;	/* readahead started for it */
+	bool			ra_stream;	/* read ahead as a stream */
 	blk_status_t		status;
 	struct bio_vec		*bvec;		/* gathered bvecs, or NULL */
 	unsigned int		nr_bvec;
@@ -147,6 +179,12 @@ static inline struct request *fblk_cmd_rq(struct fblk_cmd *cmd)
 static inline void fblk_stat_inc(struct fblk_device *dev, enum fblk_stat stat)
 {
 	this_cpu_inc(dev->stats->v[stat]);
+}
+
+static inline void fblk_stat_add(struct fblk_device *dev, enum fblk_stat stat,
+				 u64 n)
+{
+	this_cpu_add(dev->stats->v[stat], n);
 }
 
 extern unsigned int fblk_default_hw_queues;
@@ -175,6 +213,13 @@ void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
 int fblk_io_init(void);
 void fblk_io_exit(void);
+
+/* ra.c */
+void fblk_ra_apply(struct fblk_device *dev);
+void fblk_ra_note(struct fblk_cmd *cmd);
+void fblk_ra_start(struct fblk_cmd *cmd, loff_t pos, size_t len);
+const char *fblk_ra_policy_name(unsigned int policy);
+int fblk_ra_policy_parse(const char *buf);
 
 /* sysfs.c */
 extern const struct attribute_group *fblk_disk_groups[];

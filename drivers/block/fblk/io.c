@@ -49,9 +49,12 @@
 
 /* Runs the retry batches: short jobs, woken from I/O completion. */
 static struct workqueue_struct *fblk_retry_wq;
+/* Runs the queues' issuers: requests a busy submitter left behind. */
+static struct workqueue_struct *fblk_issue_wq;
 
 static void fblk_pool_work(struct work_struct *work);
 static void fblk_retry_work(struct work_struct *work);
+static void fblk_issue_work(struct work_struct *work);
 
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev)
 {
@@ -65,6 +68,9 @@ void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev)
 	fq->dev = dev;
 	init_llist_head(&fq->retries);
 	INIT_WORK(&fq->retry_work, fblk_retry_work);
+	init_llist_head(&fq->issues);
+	INIT_WORK(&fq->issue_work, fblk_issue_work);
+	atomic_set(&fq->inflight, 0);
 }
 
 static void fblk_atomic_max(atomic_t *max, int value)
@@ -99,6 +105,7 @@ static void fblk_cmd_finish(struct fblk_cmd *cmd, blk_status_t status)
 		fblk_stat_inc(dev, FBLK_STAT_INLINE_COMPLETED);
 	if (cmd->retries)
 		fblk_atomic_max(&dev->retries_max, cmd->retries);
+	atomic_dec(&cmd->queue->inflight);
 	blk_mq_complete_request(rq_of(cmd));
 }
 
@@ -400,13 +407,33 @@ static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
 }
 
 /*
- * Read what is cached without blocking; park on the first folio still being
- * read.  @noio: the submitter asked not to wait (REQ_NOWAIT), so start no
- * lower I/O here and leave the waiting to the retry worker.
+ * Start what the rest of the request needs from the lower device, once:
+ * retries after a wakeup find it started.
  */
-static void fblk_buffered_read(struct fblk_cmd *cmd, bool noio)
+static void fblk_read_ahead(struct fblk_cmd *cmd)
+{
+	struct fblk_lower_scope scope;
+
+	if (cmd->ra_done)
+		return;
+	cmd->ra_done = true;
+	fblk_lower_enter(&scope);
+	fblk_ra_start(cmd, fblk_cmd_pos(cmd) + cmd->done,
+		      blk_rq_bytes(rq_of(cmd)) - cmd->done);
+	fblk_lower_exit(&scope);
+}
+
+/*
+ * Read what is cached without blocking, start readahead for the rest, park
+ * on the first folio still being read.  The first attempt starts no I/O
+ * (IOCB_NOIO) unless the policy leaves readahead to the lower file itself.
+ * Like io_uring's, these attempts may start lower I/O even for a REQ_NOWAIT
+ * submitter: they never wait for it.
+ */
+static void fblk_buffered_read(struct fblk_cmd *cmd)
 {
 	struct fblk_device *dev = cmd->dev;
+	bool tuned = dev->ra_policy != FBLK_RA_OFF;
 	int flags = IOCB_NOWAIT | fblk_buffered_flags(cmd);
 	ssize_t ret;
 
@@ -415,13 +442,11 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool noio)
 		return;
 	}
 	do {
-		ret = fblk_issue(cmd, flags | (noio ? IOCB_NOIO : 0), false);
+		ret = fblk_issue(cmd, flags | (tuned ? IOCB_NOIO : 0), false);
 		if (fblk_would_block(ret)) {
 			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
-			if (noio) {
-				fblk_queue_retry(cmd);
-				return;
-			}
+			if (tuned)
+				fblk_read_ahead(cmd);
 			if (fblk_read_arm_waitq(cmd, &ret))
 				return;
 			if (ret == -EAGAIN) {
@@ -445,7 +470,7 @@ static void fblk_retry_work(struct work_struct *work)
 		if (++cmd->retries > FBLK_MAX_RETRIES)
 			fblk_read_blocking(cmd);
 		else
-			fblk_buffered_read(cmd, false);
+			fblk_buffered_read(cmd);
 	}
 }
 
@@ -612,15 +637,76 @@ static void fblk_cmd_defer(struct fblk_cmd *cmd)
 		fblk_queue_retry(cmd);
 }
 
+/* The first attempt at a read or write, never blocking. */
+static void fblk_cmd_dispatch(struct fblk_cmd *cmd)
+{
+	struct fblk_device *dev = cmd->dev;
+
+	if (dev->io_mode != FBLK_IO_DIRECT && !fblk_cmd_is_write(cmd))
+		fblk_ra_note(cmd);
+	if (fblk_stack_is_deep())
+		fblk_cmd_defer(cmd);
+	else if (dev->io_mode == FBLK_IO_DIRECT)
+		fblk_direct_issue(cmd, dev->caps.nowait);
+	else if (fblk_cmd_is_write(cmd))
+		fblk_buffered_write(cmd);
+	else
+		fblk_buffered_read(cmd);
+}
+
+/*
+ * A queue's issuer makes the first attempts the submitter left to it, on a
+ * CPU of the scheduler's choosing: with a deep queue, the submitter only
+ * queues requests while the work of issuing them, and of completing the
+ * lower I/O it starts, runs in parallel elsewhere.
+ */
+static void fblk_issue_work(struct work_struct *work)
+{
+	struct fblk_queue *fq = container_of(work, struct fblk_queue,
+					     issue_work);
+	struct llist_node *batch = llist_del_all(&fq->issues);
+	struct fblk_cmd *cmd, *next;
+
+	batch = llist_reverse_order(batch);
+	llist_for_each_entry_safe(cmd, next, batch, issue_node) {
+		cmd->submitter = current;
+		fblk_cmd_dispatch(cmd);
+	}
+}
+
+static void fblk_hand_off(struct fblk_cmd *cmd)
+{
+	struct fblk_queue *fq = cmd->queue;
+
+	fblk_stat_inc(cmd->dev, FBLK_STAT_HANDED_OFF);
+	if (llist_add(&cmd->issue_node, &fq->issues))
+		queue_work(fblk_issue_wq, &fq->issue_work);
+}
+
+/*
+ * Up to inline_depth requests in flight on the queue, the submitter issues
+ * a request itself: the shortest path, for shallow queues.  Beyond, it
+ * hands the request to the queue's issuer, which also suits a REQ_NOWAIT
+ * submitter: nobody waits on its behalf either way.
+ */
+static bool fblk_cmd_issue_inline(struct fblk_cmd *cmd)
+{
+	int inflight = atomic_inc_return(&cmd->queue->inflight);
+
+	return inflight <= READ_ONCE(cmd->dev->inline_depth);
+}
+
 blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 {
 	struct request *rq = rq_of(cmd);
 	struct fblk_device *dev = cmd->dev;
 	bool nowait = rq->cmd_flags & REQ_NOWAIT;
+	bool issue_inline;
 
 	cmd->submitter = current;
 	cmd->done = 0;
 	cmd->retries = 0;
+	cmd->ra_done = false;
 	cmd->status = BLK_STS_OK;
 	cmd->bvec = NULL;
 	cmd->nr_bvec = 0;
@@ -630,16 +716,13 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 		return nowait ? BLK_STS_AGAIN : BLK_STS_RESOURCE;
 	blk_mq_start_request(rq);
 
+	issue_inline = fblk_cmd_issue_inline(cmd);
 	if (!fblk_cmd_is_rw(cmd) || dev->submit == FBLK_SUBMIT_THREADS)
 		fblk_punt(cmd, true);
-	else if (fblk_stack_is_deep())
-		fblk_cmd_defer(cmd);
-	else if (dev->io_mode == FBLK_IO_DIRECT)
-		fblk_direct_issue(cmd, dev->caps.nowait);
-	else if (fblk_cmd_is_write(cmd))
-		fblk_buffered_write(cmd);
+	else if (!issue_inline)
+		fblk_hand_off(cmd);
 	else
-		fblk_buffered_read(cmd, nowait);
+		fblk_cmd_dispatch(cmd);
 	return BLK_STS_OK;
 }
 
@@ -648,10 +731,20 @@ int fblk_io_init(void)
 	/* Per CPU: a retry runs where the wakeup that queued it ran. */
 	fblk_retry_wq = alloc_workqueue("fblk_retry", WQ_HIGHPRI |
 					WQ_MEM_RECLAIM | FBLK_WQ_PERCPU, 0);
-	return fblk_retry_wq ? 0 : -ENOMEM;
+	/* Unbound: the point of an issuer is to run beside the submitter. */
+	fblk_issue_wq = alloc_workqueue("fblk_issue", WQ_HIGHPRI |
+					WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+	if (!fblk_retry_wq || !fblk_issue_wq) {
+		fblk_io_exit();
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void fblk_io_exit(void)
 {
-	destroy_workqueue(fblk_retry_wq);
+	if (fblk_issue_wq)
+		destroy_workqueue(fblk_issue_wq);
+	if (fblk_retry_wq)
+		destroy_workqueue(fblk_retry_wq);
 }

@@ -144,8 +144,60 @@ static ssize_t pool_size_store(struct device *d, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RW(pool_size);
 
+/* A numeric run-time setting: @mask names the field of struct fblk_params. */
+static ssize_t fblk_store_uint_param(struct device *d, const char *buf,
+				     size_t count, u32 mask)
+{
+	struct fblk_params p = { .mask = mask };
+	unsigned int value;
+	int err = kstrtouint(buf, 0, &value);
+
+	if (err)
+		return err;
+	if (mask == FBLK_PARAM_RA_KB)
+		p.ra_kb = value;
+	else
+		p.inline_depth = value;
+	return fblk_store_param(d, &p, count);
+}
+
+FBLK_SHOW(inline_depth, "%u", dev->inline_depth)
+
+static ssize_t inline_depth_store(struct device *d,
+				  struct device_attribute *attr,
+				  const char *buf, size_t count)
+{
+	return fblk_store_uint_param(d, buf, count, FBLK_PARAM_INLINE_DEPTH);
+}
+static DEVICE_ATTR_RW(inline_depth);
+
+FBLK_SHOW(ra_kb, "%u", dev->ra_kb)
+
+static ssize_t ra_kb_store(struct device *d, struct device_attribute *attr,
+			   const char *buf, size_t count)
+{
+	return fblk_store_uint_param(d, buf, count, FBLK_PARAM_RA_KB);
+}
+static DEVICE_ATTR_RW(ra_kb);
+
+FBLK_SHOW(ra_policy, "%s", fblk_ra_policy_name(dev->ra_policy))
+
+static ssize_t ra_policy_store(struct device *d, struct device_attribute *attr,
+			       const char *buf, size_t count)
+{
+	struct fblk_params p = { .mask = FBLK_PARAM_RA_POLICY };
+	int policy = fblk_ra_policy_parse(buf);
+
+	if (policy < 0)
+		return policy;
+	p.ra_policy = policy;
+	return fblk_store_param(d, &p, count);
+}
+static DEVICE_ATTR_RW(ra_policy);
+
 static const char * const fblk_stat_names[FBLK_NR_STATS] = {
 	[FBLK_STAT_INLINE_COMPLETED]	= "inline_completed",
+	[FBLK_STAT_HANDED_OFF]		= "handed_off",
 	[FBLK_STAT_QUEUED_ASYNC]	= "queued_async",
 	[FBLK_STAT_NOWAIT_EAGAIN]	= "nowait_eagain",
 	[FBLK_STAT_WAITQ_ARMED]		= "waitq_armed",
@@ -156,6 +208,9 @@ static const char * const fblk_stat_names[FBLK_NR_STATS] = {
 	[FBLK_STAT_PUNTS]		= "punts",
 	[FBLK_STAT_BLOCKING_FALLBACKS]	= "blocking_fallbacks",
 	[FBLK_STAT_ERRORS]		= "errors",
+	[FBLK_STAT_RA_CALLS]		= "ra_calls",
+	[FBLK_STAT_RA_STREAM]		= "ra_stream",
+	[FBLK_STAT_RA_PAGES]		= "ra_pages",
 };
 
 static u64 fblk_stat_sum(struct fblk_device *dev, enum fblk_stat stat)
@@ -244,6 +299,9 @@ static struct attribute *fblk_attrs[] = {
 	&dev_attr_io_mode_requested.attr,
 	&dev_attr_submit.attr,
 	&dev_attr_pool_size.attr,
+	&dev_attr_inline_depth.attr,
+	&dev_attr_ra_policy.attr,
+	&dev_attr_ra_kb.attr,
 	&dev_attr_stats.attr,
 	&dev_attr_nr_hw_queues.attr,
 	&dev_attr_queue_depth.attr,

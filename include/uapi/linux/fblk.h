@@ -53,6 +53,14 @@ enum fblk_submit {
 	FBLK_SUBMIT_THREADS	= 1,	/* every I/O blocking in the pool */
 };
 
+/* How the backing file reads ahead for buffered reads. */
+enum fblk_ra_policy {
+	FBLK_RA_AUTO		= 0,	/* per queue: streams grow, others exact */
+	FBLK_RA_SEQUENTIAL	= 1,	/* every read starts a readahead stream */
+	FBLK_RA_RANDOM		= 2,	/* read exactly what is asked */
+	FBLK_RA_OFF		= 3,	/* the kernel's default heuristics */
+};
+
 /* struct fblk_info.state */
 enum fblk_state {
 	FBLK_STATE_UNBOUND	= 0,
@@ -65,10 +73,17 @@ enum {
 	FBLK_PARAM_IO_MODE	= 1 << 0,
 	FBLK_PARAM_SUBMIT	= 1 << 1,
 	FBLK_PARAM_POOL_SIZE	= 1 << 2,
+	FBLK_PARAM_RA_POLICY	= 1 << 3,
+	FBLK_PARAM_RA_KB	= 1 << 4,
+	FBLK_PARAM_INLINE_DEPTH	= 1 << 5,
 };
 
 #define FBLK_PARAM_ALL		(FBLK_PARAM_IO_MODE | FBLK_PARAM_SUBMIT | \
-				 FBLK_PARAM_POOL_SIZE)
+				 FBLK_PARAM_POOL_SIZE | FBLK_PARAM_RA_POLICY | \
+				 FBLK_PARAM_RA_KB | FBLK_PARAM_INLINE_DEPTH)
+
+/* Largest readahead window, in KiB. */
+#define FBLK_MAX_RA_KB		65536
 
 /**
  * struct fblk_params - run-time settings of a bound device
@@ -78,6 +93,14 @@ enum {
  *             struct fblk_info.io_mode says what it chose)
  * @submit:    enum fblk_submit
  * @pool_size: workers of the device's pool, 1..FBLK_MAX_POOL_SIZE
+ * @ra_policy: enum fblk_ra_policy
+ * @ra_kb:     readahead window of the backing file in KiB, 0..FBLK_MAX_RA_KB;
+ *             0: the backing device's own read_ahead_kb
+ * @inline_depth: requests in flight per hardware queue up to which the
+ *             submitting context issues a request itself; beyond, the
+ *             queue's issuer (a worker) does, in parallel with the submitter;
+ *             0..FBLK_MAX_QUEUE_DEPTH
+ * @reserved32: must be 0
  * @reserved:  must be 0
  *
  * Applying them drains the device's I/O first, then resumes it.
@@ -87,7 +110,11 @@ struct fblk_params {
 	__u32 io_mode;
 	__u32 submit;
 	__u32 pool_size;
-	__u64 reserved[6];
+	__u32 ra_policy;
+	__u32 ra_kb;
+	__u32 inline_depth;
+	__u32 reserved32;
+	__u64 reserved[4];
 };
 
 /**

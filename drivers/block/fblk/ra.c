@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Readahead of buffered reads on the backing file.
+ *
+ * A read that misses the page cache is announced to the backing file's
+ * readahead once, for everything it still lacks, before its first
+ * asynchronous attempt: that attempt then finds folios to wait on
+ * (IOCB_WAITQ) instead of -EAGAIN, a large read goes down in one go rather
+ * than window by window, and the retries after each wakeup never start
+ * readahead again.  How much more than the request is read is the
+ * device's ra_policy:
+ *
+ *  random      exactly the request's pages, nothing around them
+ *  sequential  the readahead state machine of the queue's own clone of the
+ *              backing file, whose windows grow with a stream up to ra_kb
+ *  auto        per queue: a read that starts where the queue's previous
+ *              read ended continues a stream (as sequential), any other is
+ *              read exactly; so is a read the upper page cache already
+ *              issued as readahead (REQ_RAHEAD): no byte is read ahead twice
+ *  off         fblk stays out of it: the backing file reads ahead as the
+ *              kernel's own heuristics decide for any reader
+ */
+#include <linux/backing-dev.h>
+#include <linux/blk-mq.h>
+#include <linux/fadvise.h>
+#include <linux/fs.h>
+#include <linux/pagemap.h>
+#include <linux/string.h>
+
+#include "fblk.h"
+
+static const char * const fblk_ra_policy_names[] = {
+	[FBLK_RA_AUTO]		= "auto",
+	[FBLK_RA_SEQUENTIAL]	= "sequential",
+	[FBLK_RA_RANDOM]	= "random",
+	[FBLK_RA_OFF]		= "off",
+};
+
+const char *fblk_ra_policy_name(unsigned int policy)
+{
+	return policy < ARRAY_SIZE(fblk_ra_policy_names) ?
+		fblk_ra_policy_names[policy] : "?";
+}
+
+int fblk_ra_policy_parse(const char *buf)
+{
+	return sysfs_match_string(fblk_ra_policy_names, buf);
+}
+
+/* A clone's window in pages: ra_kb, else what its device reads ahead. */
+static unsigned long fblk_ra_window(struct fblk_device *dev, struct file *file)
+{
+	unsigned long pages = inode_to_bdi(file_inode(file))->ra_pages;
+
+	if (dev->ra_kb && dev->ra_policy != FBLK_RA_OFF)
+		pages = max(1UL, (unsigned long)dev->ra_kb >> (PAGE_SHIFT - 10));
+	return pages;
+}
+
+/* Set each queue's clone to the device's policy; clones not open are skipped. */
+void fblk_ra_apply(struct fblk_device *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
+		struct fblk_queue *fq = &dev->queues[i];
+		struct file *file = fq->file;
+
+		fq->ra_next = -1;
+		fq->ra_streak = 0;
+		if (!file)
+			continue;
+		spin_lock(&file->f_lock);
+		file->f_ra.ra_pages = fblk_ra_window(dev, file);
+		spin_unlock(&file->f_lock);
+	}
+}
+
+/*
+ * ra_policy auto: is this read the next one of a stream on its queue?
+ * Unlocked: requests of one queue race here only when several are
+ * dispatched at once, and a wrong guess costs one window, not data.
+ */
+static bool fblk_ra_continues_stream(struct fblk_queue *fq, loff_t pos,
+				     unsigned int len)
+{
+	unsigned int streak = 0;
+
+	if (READ_ONCE(fq->ra_next) == pos)
+		streak = READ_ONCE(fq->ra_streak) + 1;
+	WRITE_ONCE(fq->ra_streak, streak);
+	WRITE_ONCE(fq->ra_next, pos + len);
+	return streak + 1 >= FBLK_RA_STREAM_MIN;
+}
+
+/*
+ * Note a read as it is first dispatched, cached or not: a stream that is
+ * partly cached must still be recognised when it reaches the uncached part.
+ */
+void fblk_ra_note(struct fblk_cmd *cmd)
+{
+	struct request *rq = fblk_cmd_rq(cmd);
+	struct fblk_device *dev = cmd->dev;
+	loff_t pos = (loff_t)blk_rq_pos(rq) << SECTOR_SHIFT;
+	bool stream;
+
+	switch (dev->ra_policy) {
+	case FBLK_RA_AUTO:
+		stream = fblk_ra_continues_stream(cmd->queue, pos,
+						  blk_rq_bytes(rq));
+		cmd->ra_stream = stream && !(rq->cmd_flags & REQ_RAHEAD);
+		break;
+	case FBLK_RA_SEQUENTIAL:
+		cmd->ra_stream = true;
+		break;
+	default:
+		cmd->ra_stream = false;
+	}
+}
+
+/*
+ * Exactly @nr pages from @index: POSIX_FADV_WILLNEED, which skips what is
+ * cached and stops at EOF.  Each call reads at most the larger of the
+ * clone's window and the device's optimal I/O size, hence the steps.
+ */
+static void fblk_ra_exact(struct file *file, pgoff_t index, unsigned long nr)
+{
+	unsigned long step = max_t(unsigned long, file->f_ra.ra_pages,
+				   inode_to_bdi(file_inode(file))->io_pages);
+
+	step = max(step, 1UL);
+	while (nr) {
+		unsigned long n = min(nr, step);
+
+		vfs_fadvise(file, (loff_t)index << PAGE_SHIFT,
+			    (loff_t)n << PAGE_SHIFT, POSIX_FADV_WILLNEED);
+		index += n;
+		nr -= n;
+	}
+}
+
+/*
+ * Start reading what the request still lacks, from @pos on, @len bytes.
+ * Called in a lower-file scope (memalloc_noio), once per request.
+ */
+void fblk_ra_start(struct fblk_cmd *cmd, loff_t pos, size_t len)
+{
+	struct fblk_device *dev = cmd->dev;
+	struct file *file = cmd->queue->file;
+	pgoff_t index = pos >> PAGE_SHIFT;
+	unsigned long nr = DIV_ROUND_UP(pos + len, PAGE_SIZE) - index;
+
+	if (dev->ra_policy == FBLK_RA_OFF || !len)
+		return;
+	fblk_stat_inc(dev, FBLK_STAT_RA_CALLS);
+	fblk_stat_add(dev, FBLK_STAT_RA_PAGES, nr);
+	if (cmd->ra_stream) {
+		fblk_stat_inc(dev, FBLK_STAT_RA_STREAM);
+		page_cache_sync_readahead(file->f_mapping, &file->f_ra, file,
+					  index, nr);
+	} else {
+		fblk_ra_exact(file, index, nr);
+	}
+}
