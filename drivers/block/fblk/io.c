@@ -684,6 +684,25 @@ static void fblk_hand_off(struct fblk_cmd *cmd)
 }
 
 /*
+ * What can only be done blocking goes straight to the pool, not through an
+ * issuer: flush, discard, write-zeroes, everything with submit=threads, and
+ * buffered I/O the backing file cannot do without waiting.
+ */
+static bool fblk_cmd_blocks(struct fblk_cmd *cmd)
+{
+	struct fblk_device *dev = cmd->dev;
+
+	if (!fblk_cmd_is_rw(cmd) || dev->submit == FBLK_SUBMIT_THREADS)
+		return true;
+	if (dev->io_mode == FBLK_IO_DIRECT)
+		return false;
+	if (!dev->caps.nowait)
+		return true;
+	return fblk_cmd_is_write(cmd) ? !dev->caps.buf_wasync :
+					!dev->caps.buf_rasync;
+}
+
+/*
  * Up to inline_depth requests in flight on the queue, the submitter issues
  * a request itself: the shortest path, for shallow queues.  Beyond, it
  * hands the request to the queue's issuer, which also suits a REQ_NOWAIT
@@ -699,7 +718,6 @@ static bool fblk_cmd_issue_inline(struct fblk_cmd *cmd)
 blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 {
 	struct request *rq = rq_of(cmd);
-	struct fblk_device *dev = cmd->dev;
 	bool nowait = rq->cmd_flags & REQ_NOWAIT;
 	bool issue_inline;
 
@@ -717,7 +735,7 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 	blk_mq_start_request(rq);
 
 	issue_inline = fblk_cmd_issue_inline(cmd);
-	if (!fblk_cmd_is_rw(cmd) || dev->submit == FBLK_SUBMIT_THREADS)
+	if (fblk_cmd_blocks(cmd))
 		fblk_punt(cmd, true);
 	else if (!issue_inline)
 		fblk_hand_off(cmd);
