@@ -430,6 +430,152 @@ else
 	bad_settings=0
 fi
 
+# ---- readahead and inline depth: --ra-policy, --ra-kb, --inline-depth ----
+
+# "policy kb depth" of a device, from sysfs.
+ra_state() { echo "$(attr "$1" ra_policy) $(attr "$1" ra_kb) $(attr "$1" inline_depth)"; }
+
+if "$FBLKSETUP" --help | grep -q -- --ra-policy && compgen -G "/sys/block/fblk*/fblk/ra_policy" >/dev/null; then
+	ra_settings=1
+	dev=$(attach "$img1")
+	check "defaults: RA-POLICY auto, RA-KB 0, INLINE-DEPTH the module's (sysfs and -l agree)" \
+		eval '[ -n "$dev" ] && [ "$(attr "$dev" ra_policy)" = auto ] && [ "$(attr "$dev" ra_kb)" = 0 ] &&
+		      [ "$("$FBLKSETUP" -l -n --raw -O RA-POLICY,RA-KB,INLINE-DEPTH "$dev")" = "$(ra_state "$dev")" ]'
+	"$FBLKSETUP" -d "$dev"
+
+	dev=$(attach "$img1" --ra-policy sequential --ra-kb 512 --inline-depth 4)
+	check "-f --ra-policy sequential --ra-kb 512 --inline-depth 4 at setup: sysfs says so" \
+		eval '[ -n "$dev" ] && [ "$(ra_state "$dev")" = "sequential 512 4" ]'
+	check "... and so does -l -O RA-POLICY,RA-KB,INLINE-DEPTH" \
+		[ "$("$FBLKSETUP" -l -n --raw -O RA-POLICY,RA-KB,INLINE-DEPTH "$dev")" = "sequential 512 4" ]
+	json=$("$FBLKSETUP" -J -O NAME,RA-POLICY,RA-KB,INLINE-DEPTH "$dev")
+	check "... and --json, typed: a string and two numbers" python3 - "$json" "$dev" <<'EOF'
+import json, sys
+d = json.loads(sys.argv[1])["fblkdevices"][0]
+assert d == {"name": sys.argv[2], "ra-policy": "sequential", "ra-kb": 512, "inline-depth": 4}, d
+assert type(d["ra-kb"]) is int and type(d["inline-depth"]) is int, d
+EOF
+
+	"$FBLKSETUP" --ra-policy random "$dev"
+	rc=$?
+	check "--ra-policy random DEV: only the policy changes" \
+		eval '[ $rc -eq 0 ] && [ "$(ra_state "$dev")" = "random 512 4" ]'
+	"$FBLKSETUP" --ra-kb 0 --inline-depth 0 "$dev"
+	rc=$?
+	check "--ra-kb 0 --inline-depth 0 DEV: sysfs and -l agree, policy kept" \
+		eval '[ $rc -eq 0 ] && [ "$(ra_state "$dev")" = "random 0 0" ] &&
+		      [ "$("$FBLKSETUP" -l -n --raw -O RA-POLICY,RA-KB,INLINE-DEPTH "$dev")" = "random 0 0" ]'
+	"$FBLKSETUP" --ra-policy off --ra-kb 65536 --inline-depth 1024 "$dev"
+	rc=$?
+	check "--ra-policy off --ra-kb 65536 --inline-depth 1024 DEV: the maxima are taken" \
+		eval '[ $rc -eq 0 ] && [ "$(ra_state "$dev")" = "off 65536 1024" ]'
+	"$FBLKSETUP" --ra-policy auto --ra-kb 256 --inline-depth 2 --submit threads "$dev"
+	rc=$?
+	check "with --submit in one call: all applied, I/O still works" \
+		eval '[ $rc -eq 0 ] && [ "$(ra_state "$dev")" = "auto 256 2" ] && [ "$(attr "$dev" submit)" = threads ] &&
+		      dd if="$dev" of=/dev/null bs=64k count=16 iflag=direct status=none'
+
+	# Bad values for a bound device: usage errors that change nothing.
+	ra_before=$(ra_state "$dev")
+	for bad in "--ra-policy fast" "--ra-policy AUTO" "--ra-kb 65537" "--ra-kb -1" "--ra-kb 1M" \
+		   "--inline-depth 1025" "--inline-depth 2x"; do
+		# shellcheck disable=SC2086
+		"$FBLKSETUP" $bad "$dev" >/dev/null 2>"$DIR/err"
+		rc=$?
+		if [ $rc -eq 2 ] && grep -q "invalid ${bad%% *} '" "$DIR/err" && [ "$(ra_state "$dev")" = "$ra_before" ] &&
+		   [ "$(attr "$dev" state)" = bound ]; then
+			ok "$bad DEV: exit 2 naming the option, $dev unchanged ($ra_before)"
+		else
+			not_ok "$bad DEV: exit 2 naming the option, $dev unchanged (rc $rc, now $(ra_state "$dev"))"
+			diag "$(<"$DIR/err")"
+		fi
+	done
+
+	if command -v setpriv >/dev/null && [ "$(stat -c %a "$dev")" != 666 ]; then
+		cols=NAME,RA-POLICY,RA-KB,INLINE-DEPTH,SUBMIT,POOL
+		asroot=$("$FBLKSETUP" -l -n --raw -O $cols "$dev")
+		asuser=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$FBLKSETUP" -l -n --raw -O $cols "$dev")
+		check "an unprivileged user sees the same RA-POLICY, RA-KB, INLINE-DEPTH (from sysfs)" \
+			eval '[ -n "$asuser" ] && [ "$asuser" = "$asroot" ]'
+		diag "root: $asroot" "user: $asuser"
+	fi
+	"$FBLKSETUP" -d "$dev"
+	"$FBLKSETUP" --ra-kb 128 "$dev" 2>"$DIR/err"
+	rc=$?
+	check "--ra-kb on a detached device: exit 1 with a message" \
+		eval '[ $rc -eq 1 ] && grep -qF "$dev: failed to change settings" "$DIR/err"'
+else
+	ok "# SKIP no --ra-policy, --ra-kb, --inline-depth in this fblksetup or module"
+	ra_settings=0
+fi
+
+# ---- STATS: the engine's counters in --list ----
+
+# /sys/block/fblkN/fblk/stats as JSON, {name: value}, in the file's order.
+stats_json() {
+	python3 -c 'import json, sys
+print(json.dumps({l.split()[0]: int(l.split()[1]) for l in open(sys.argv[1]) if l.strip()}))' \
+		"/sys/block/${1##*/}/fblk/stats"
+}
+
+if compgen -G "/sys/block/fblk*/fblk/stats" >/dev/null; then
+	dev=$(attach "$img1")
+	command -v udevadm >/dev/null && udevadm settle 2>/dev/null
+	check "STATS is not a default column" eval '! "$FBLKSETUP" -l "$dev" | head -n1 | grep -q STATS'
+	s0=$(stats_json "$dev")
+	json=$("$FBLKSETUP" -J -O NAME,STATS "$dev")
+	rc=$?
+	s1=$(stats_json "$dev")
+	check "-J -O NAME,STATS: an object of numbers with sysfs's names, in its order" \
+		python3 - "$json" "$dev" "$s0" "$s1" <<'EOF'
+import json, sys
+doc = json.loads(sys.argv[1])
+d = doc["fblkdevices"][0]
+before, after = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+assert list(d) == ["name", "stats"] and d["name"] == sys.argv[2], d
+st = d["stats"]
+assert type(st) is dict and list(st) == list(before) and len(st) >= 1, (list(st), list(before))
+for k, v in st.items():
+    assert type(v) is int, (k, v)
+    assert before[k] <= v <= after[k], (k, before[k], v, after[k])
+EOF
+	diag "before I/O: $json"
+
+	dd if="$dev" of=/dev/null bs=64k count=64 iflag=direct status=none
+	dd if=/dev/zero of="$dev" bs=64k count=16 oflag=direct conv=fsync status=none
+	json2=$("$FBLKSETUP" -J -O NAME,STATS "$dev")
+	check "after 80 direct reads and writes a counter in --json STATS has risen" \
+		python3 - "$json" "$json2" <<'EOF'
+import json, sys
+a = json.loads(sys.argv[1])["fblkdevices"][0]["stats"]
+b = json.loads(sys.argv[2])["fblkdevices"][0]["stats"]
+assert list(a) == list(b), (list(a), list(b))
+risen = [k for k in a if b[k] > a[k]]
+assert risen, (a, b)
+print("# risen:", " ".join("%s %d->%d" % (k, a[k], b[k]) for k in risen))
+EOF
+
+	raw=$("$FBLKSETUP" -l -n --raw -O NAME,STATS "$dev")
+	s2=$(stats_json "$dev")
+	check "--raw STATS: the non-zero counters as name=value,..." python3 - "$raw" "$dev" "$s2" <<'EOF'
+import json, sys
+name, text = sys.argv[1].split(" ")
+assert name == sys.argv[2], sys.argv[1]
+now = json.loads(sys.argv[3])
+pairs = [p.split("=") for p in text.split(",")]
+assert pairs and all(len(p) == 2 for p in pairs), text
+for k, v in pairs:
+    assert k in now and int(v) != 0, (k, v)
+assert [k for k, _ in pairs] == [k for k in now if k in dict(pairs)], text
+EOF
+	diag "$raw"
+	check "--output-all --json has STATS as an object" eval \
+		'"$FBLKSETUP" --output-all --json "$dev" | python3 -c "import json,sys; d = json.load(sys.stdin)[\"fblkdevices\"][0]; assert type(d[\"stats\"]) is dict and list(d)[-1] == \"stats\", d"'
+	"$FBLKSETUP" -d "$dev"
+else
+	ok "# SKIP no /sys/block/fblkN/fblk/stats in this module"
+fi
+
 # ---- a device backed by itself ----
 
 dev=$("$FBLKSETUP" -f)
@@ -542,6 +688,14 @@ if [ $bad_settings = 1 ]; then
 	bad_usage "--pool-size 0" --pool-size 0 -f "$img1"
 	bad_usage "--direct-io=on with --io-mode buffered" --direct-io=on --io-mode buffered -f "$img1"
 	bad_usage "settings with -a" --io-mode direct -a
+fi
+if [ $ra_settings = 1 ]; then
+	bad_usage "unknown --ra-policy" --ra-policy fast -f "$img1"
+	bad_usage "--ra-kb 65537" --ra-kb 65537 -f "$img1"
+	bad_usage "--ra-kb with a suffix" --ra-kb 4M -f "$img1"
+	bad_usage "--inline-depth 1025" --inline-depth 1025 -f "$img1"
+	bad_usage "--inline-depth negative" --inline-depth -1 -f "$img1"
+	bad_usage "--ra-kb with -a" --ra-kb 128 -a
 fi
 
 err=$("$FBLKSETUP" -f --show "$DIR/no-such-file.img" 2>&1)

@@ -315,12 +315,35 @@ static unsigned int io_mode_number(const char *name)
 	return FBLK_IO_BUFFERED;
 }
 
+#ifdef HAVE_FBLK_RA_PARAMS
+const char *const fblk_ra_policy_names[FBLK_RA_OFF + 1] = {
+	[FBLK_RA_AUTO]		= "auto",
+	[FBLK_RA_SEQUENTIAL]	= "sequential",
+	[FBLK_RA_RANDOM]	= "random",
+	[FBLK_RA_OFF]		= "off",
+};
+
+const char *fblk_ra_policy_name(unsigned int policy)
+{
+	return policy < ARRAY_SIZE(fblk_ra_policy_names) &&
+	       fblk_ra_policy_names[policy] ? fblk_ra_policy_names[policy] : "?";
+}
+#endif
+
+int fblk_read_stats(unsigned int number, char *buf, size_t size)
+{
+	return sysfs_read(number, "fblk/stats", buf, size);
+}
+
 #ifdef FBLK_SET_PARAMS
 /* The run-time settings, where this module version has them in sysfs. */
 static void read_params_sysfs(unsigned int number, struct fblk_params *p)
 {
 	char buf[64];
 	__u64 v;
+#ifdef HAVE_FBLK_RA_PARAMS
+	unsigned int i;
+#endif
 
 	if (!sysfs_read(number, "fblk/io_mode_requested", buf, sizeof(buf))) {
 		p->io_mode = io_mode_number(buf);
@@ -335,6 +358,25 @@ static void read_params_sysfs(unsigned int number, struct fblk_params *p)
 		p->pool_size = v;
 		p->mask |= FBLK_PARAM_POOL_SIZE;
 	}
+#ifdef HAVE_FBLK_RA_PARAMS
+	if (!sysfs_read(number, "fblk/ra_policy", buf, sizeof(buf))) {
+		for (i = 0; i < ARRAY_SIZE(fblk_ra_policy_names); i++) {
+			if (fblk_ra_policy_names[i] &&
+			    !strcmp(buf, fblk_ra_policy_names[i])) {
+				p->ra_policy = i;
+				p->mask |= FBLK_PARAM_RA_POLICY;
+			}
+		}
+	}
+	if (!sysfs_read_u64(number, "fblk/ra_kb", &v)) {
+		p->ra_kb = v;
+		p->mask |= FBLK_PARAM_RA_KB;
+	}
+	if (!sysfs_read_u64(number, "fblk/inline_depth", &v)) {
+		p->inline_depth = v;
+		p->mask |= FBLK_PARAM_INLINE_DEPTH;
+	}
+#endif
 }
 #endif
 

@@ -19,6 +19,15 @@
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
+/*
+ * The run-time settings io_mode, submit and pool_size came with
+ * FBLK_SET_PARAMS; ra_policy, ra_kb and inline_depth later, with
+ * FBLK_MAX_RA_KB.  Built against an older header, their options are left out.
+ */
+#ifdef FBLK_MAX_RA_KB
+#define HAVE_FBLK_RA_PARAMS	1
+#endif
+
 #define FBLK_DEV_DIR		"/dev"
 #define FBLK_SYSFS_DIR		"/sys/block"
 #define FBLK_CONTROL_PATH	FBLK_DEV_DIR "/" FBLK_CONTROL_NAME
@@ -69,6 +78,19 @@ int fblk_open_control(void);
  * not open the node (not root).  -ENXIO when the device is not bound.
  */
 int fblk_read_device(unsigned int number, struct fblkdev *dev);
+
+#ifdef HAVE_FBLK_RA_PARAMS
+/* enum fblk_ra_policy's names, as in sysfs; NULL for a gap. */
+extern const char *const fblk_ra_policy_names[FBLK_RA_OFF + 1];
+/* Its name, or "?" for a value this fblksetup does not know. */
+const char *fblk_ra_policy_name(unsigned int policy);
+#endif
+
+/*
+ * The engine's counters of a device: /sys/block/fblkN/fblk/stats as it is,
+ * "name value" a line, NUL terminated.  -ENOENT if the module has none.
+ */
+int fblk_read_stats(unsigned int number, char *buf, size_t size);
 
 /* Kernel's new_encode_dev() form (struct fblk_info.backing_dev) -> dev_t. */
 dev_t fblk_decode_dev(uint64_t encoded);

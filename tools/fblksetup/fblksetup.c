@@ -27,7 +27,9 @@
 
 /*
  * Run-time settings (io_mode, submit, pool_size: struct fblk_params) came
- * with FBLK_SET_PARAMS; without them in the header, the options are left out.
+ * with FBLK_SET_PARAMS, ra_policy, ra_kb and inline_depth later
+ * (HAVE_FBLK_RA_PARAMS, fblkdev.h); without them in the header, their
+ * options are left out.
  */
 #ifdef FBLK_SET_PARAMS
 #define HAVE_FBLK_PARAMS 1
@@ -144,6 +146,13 @@ static void __noreturn usage(void)
 	      "     --io-mode <mode>          buffered, direct, dontcache or auto\n"
 	      "     --submit <how>            async (default) or threads\n"
 	      "     --pool-size <num>         workers of the device's pool (1-512)\n"
+#endif
+#ifdef HAVE_FBLK_RA_PARAMS
+	      "     --ra-policy <policy>      readahead: auto, sequential, random or off\n"
+	      "     --ra-kb <num>             readahead window in KiB (0-65536, 0: the\n"
+	      "                                 backing device's read_ahead_kb)\n"
+	      "     --inline-depth <num>      requests in flight per queue up to which the\n"
+	      "                                 submitter issues them itself (0-1024)\n"
 #endif
 	      "     --queues <num>            number of hardware queues (1-64)\n"
 	      "     --depth <num>             tags per hardware queue (1-1024)\n"
@@ -278,6 +287,9 @@ enum {
 	OPT_IO_MODE,
 	OPT_SUBMIT,
 	OPT_POOL_SIZE,
+	OPT_RA_POLICY,
+	OPT_RA_KB,
+	OPT_INLINE_DEPTH,
 };
 
 #ifdef HAVE_FBLK_PARAMS
@@ -293,15 +305,27 @@ static const char *const submit_names[] = {
 	[FBLK_SUBMIT_THREADS]	= "threads",
 };
 
+/* The index of @arg in @names; a usage error naming the choices if none. */
 static unsigned int name_or_usage(const char *arg, const char *what,
 				  const char *const *names, size_t count)
 {
-	size_t i;
+	char choices[128] = "";
+	size_t i, len = 0, left = 0;
 
 	for (i = 0; i < count; i++)
 		if (names[i] && !strcmp(arg, names[i]))
 			return i;
-	usage_error("invalid %s '%s'", what, arg);
+	for (i = 0; i < count; i++)
+		left += !!names[i];
+	/* "a, b, c or d" */
+	for (i = 0; i < count && len < sizeof(choices); i++) {
+		if (!names[i])
+			continue;
+		left--;
+		len += snprintf(choices + len, sizeof(choices) - len, "%s%s",
+				names[i], left > 1 ? ", " : left ? " or " : "");
+	}
+	usage_error("invalid %s '%s': expected %s", what, arg, choices);
 }
 #endif
 
@@ -333,6 +357,11 @@ static const struct option longopts[] = {
 	{ "io-mode",		required_argument,	NULL, OPT_IO_MODE },
 	{ "submit",		required_argument,	NULL, OPT_SUBMIT },
 	{ "pool-size",		required_argument,	NULL, OPT_POOL_SIZE },
+#endif
+#ifdef HAVE_FBLK_RA_PARAMS
+	{ "ra-policy",		required_argument,	NULL, OPT_RA_POLICY },
+	{ "ra-kb",		required_argument,	NULL, OPT_RA_KB },
+	{ "inline-depth",	required_argument,	NULL, OPT_INLINE_DEPTH },
 #endif
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -498,6 +527,27 @@ static void parse_options(int argc, char **argv, struct options *o)
 			settings = true;
 			break;
 #endif
+#ifdef HAVE_FBLK_RA_PARAMS
+		case OPT_RA_POLICY:
+			o->params.ra_policy = name_or_usage(optarg, "--ra-policy",
+							    fblk_ra_policy_names,
+							    ARRAY_SIZE(fblk_ra_policy_names));
+			o->params.mask |= FBLK_PARAM_RA_POLICY;
+			settings = true;
+			break;
+		case OPT_RA_KB:
+			o->params.ra_kb = uint_or_usage(optarg, "--ra-kb", 0,
+							FBLK_MAX_RA_KB);
+			o->params.mask |= FBLK_PARAM_RA_KB;
+			settings = true;
+			break;
+		case OPT_INLINE_DEPTH:
+			o->params.inline_depth = uint_or_usage(optarg, "--inline-depth",
+							       0, FBLK_MAX_QUEUE_DEPTH);
+			o->params.mask |= FBLK_PARAM_INLINE_DEPTH;
+			settings = true;
+			break;
+#endif
 		case OPT_RAW:
 			raw = true;
 			break;
@@ -589,7 +639,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	/* Options that only mean something while attaching. */
 	if (setup_only && o->action != A_CREATE)
 		usage_error("the options --sizelimit, --sector-size, --read-only, --partscan and --nooverlap are allowed during setup only");
-#ifdef HAVE_FBLK_PARAMS
+#if defined(HAVE_FBLK_RA_PARAMS)
+	if (settings && o->action != A_CREATE && o->action != A_SET_PARAMS)
+		usage_error("the options --direct-io, --io-mode, --submit, --pool-size, --ra-policy, --ra-kb and --inline-depth are allowed during setup or with one device only");
+#elif defined(HAVE_FBLK_PARAMS)
 	if (settings && o->action != A_CREATE && o->action != A_SET_PARAMS)
 		usage_error("the options --direct-io, --io-mode, --submit and --pool-size are allowed during setup or with one device only");
 #else
@@ -1213,8 +1266,9 @@ static int do_set_capacity(const struct options *o)
 #ifdef HAVE_FBLK_PARAMS
 /*
  * fblksetup --direct-io=on DEV (losetup's way), or --io-mode, --submit,
- * --pool-size: change a bound device's settings.  The driver drains its
- * I/O, switches, and resumes.
+ * --pool-size, --ra-policy, --ra-kb, --inline-depth: change a bound
+ * device's settings (only those given).  The driver drains its I/O,
+ * switches, and resumes.
  */
 static int do_set_params(const struct options *o)
 {

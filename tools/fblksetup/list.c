@@ -19,6 +19,7 @@ enum json_type {
 	JSON_STRING,
 	JSON_NUMBER,
 	JSON_BOOLEAN,
+	JSON_OBJECT,		/* the cell is JSON text already */
 };
 
 enum column_id {
@@ -45,6 +46,12 @@ enum column_id {
 	COL_SUBMIT,
 	COL_POOL,
 #endif
+#ifdef HAVE_FBLK_RA_PARAMS
+	COL_RA_POLICY,
+	COL_RA_KB,
+	COL_INLINE_DEPTH,
+#endif
+	COL_STATS,		/* last: its text is the longest */
 	NR_COLUMNS
 };
 
@@ -78,6 +85,12 @@ static const struct column columns[NR_COLUMNS] = {
 	[COL_SUBMIT]	  = { "SUBMIT", false, JSON_STRING, "who issues the I/O: async or threads" },
 	[COL_POOL]	  = { "POOL", true, JSON_NUMBER, "workers of the device's pool" },
 #endif
+#ifdef HAVE_FBLK_RA_PARAMS
+	[COL_RA_POLICY]	  = { "RA-POLICY", false, JSON_STRING, "readahead policy: auto, sequential, random or off" },
+	[COL_RA_KB]	  = { "RA-KB", true, JSON_NUMBER, "readahead window in KiB (0: the backing device's)" },
+	[COL_INLINE_DEPTH] = { "INLINE-DEPTH", true, JSON_NUMBER, "requests in flight per queue issued by the submitter" },
+#endif
+	[COL_STATS]	  = { "STATS", false, JSON_OBJECT, "engine counters (JSON: all, as an object; else the non-zero ones)" },
 };
 
 static const int default_columns[] = {
@@ -167,8 +180,82 @@ static const char *io_mode_name(unsigned int mode)
 	return mode < ARRAY_SIZE(names) && names[mode] ? names[mode] : "?";
 }
 
+static void json_string(FILE *out, const char *s);
+
+/* Is @s a number as JSON writes it: -?(0|[1-9][0-9]*)? */
+static bool json_integer(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		return !s[1];
+	if (*s < '1' || *s > '9')
+		return false;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return !*s;
+}
+
+/*
+ * The STATS cell, from /sys/block/fblkN/fblk/stats ("name value" a line;
+ * the names are the module's, whatever they are).  JSON: an object of every
+ * counter, numbers as numbers.  Otherwise "name=value,..." of the counters
+ * that are not 0, "" when all are.  NULL on allocation failure; "" (null in
+ * JSON) when the module has no stats.
+ */
+static char *stats_text(const struct fblkdev *dev, enum list_format format)
+{
+	bool json = format == LIST_JSON;
+	char buf[8192], *line, *next, *s = NULL;
+	size_t len = 0, count = 0;
+	FILE *out;
+
+	if (fblk_read_stats(dev->number, buf, sizeof(buf)))
+		return strdup("");
+	out = open_memstream(&s, &len);
+	if (!out)
+		return NULL;
+	if (json)
+		fputc('{', out);
+	for (line = buf; line && *line; line = next) {
+		char *value;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		value = strchr(line, ' ');
+		if (!value || value == line)
+			continue;	/* not "name value" */
+		*value++ = '\0';
+		value += strspn(value, " ");
+		if (json) {
+			fputs(count ? ",\n" : "\n", out);
+			fputs("            ", out);
+			json_string(out, line);
+			fputs(": ", out);
+			if (json_integer(value))
+				fputs(value, out);
+			else
+				json_string(out, value);
+		} else if (strcmp(value, "0")) {
+			fprintf(out, "%s%s=%s", count ? "," : "", line, value);
+		} else {
+			continue;
+		}
+		count++;
+	}
+	if (json)
+		fputs(count ? "\n         }" : "}", out);
+	if (fclose(out)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 /* The text of one cell; "" means no value (null in JSON). */
-static char *cell_text(const struct fblkdev *dev, int id)
+static char *cell_text(const struct fblkdev *dev, int id,
+		       enum list_format format)
 {
 	const struct fblk_info *info = &dev->info;
 	char *s = NULL;
@@ -236,6 +323,24 @@ static char *cell_text(const struct fblkdev *dev, int id)
 		ret = asprintf(&s, "%u", info->params.pool_size);
 		break;
 #endif
+#ifdef HAVE_FBLK_RA_PARAMS
+	case COL_RA_POLICY:
+		if (!(info->params.mask & FBLK_PARAM_RA_POLICY))
+			return strdup("");
+		return strdup(fblk_ra_policy_name(info->params.ra_policy));
+	case COL_RA_KB:
+		if (!(info->params.mask & FBLK_PARAM_RA_KB))
+			return strdup("");
+		ret = asprintf(&s, "%u", info->params.ra_kb);
+		break;
+	case COL_INLINE_DEPTH:
+		if (!(info->params.mask & FBLK_PARAM_INLINE_DEPTH))
+			return strdup("");
+		ret = asprintf(&s, "%u", info->params.inline_depth);
+		break;
+#endif
+	case COL_STATS:
+		return stats_text(dev, format);
 	case COL_STATE:
 		return strdup(info->state == FBLK_STATE_RUNDOWN ? "rundown" :
 			      info->state == FBLK_STATE_BOUND ? "bound" : "unbound");
@@ -314,7 +419,8 @@ static void print_json(const struct list_options *lo, char ***cells,
 				fputs(strcmp(v, "1") ? "false" : "true", stdout);
 			else if (!*v)
 				fputs("null", stdout);
-			else if (col->type == JSON_NUMBER)
+			else if (col->type == JSON_NUMBER ||
+				 col->type == JSON_OBJECT)
 				fputs(v, stdout);
 			else
 				json_string(stdout, v);
@@ -393,7 +499,8 @@ void list_print(const struct list_options *lo, const struct fblkdev *devs,
 			exit(1);
 		}
 		for (c = 0; c < lo->ncolumns; c++) {
-			cells[r][c] = cell_text(&devs[r], lo->columns[c]);
+			cells[r][c] = cell_text(&devs[r], lo->columns[c],
+						lo->format);
 			if (!cells[r][c]) {
 				perror("fblksetup");
 				exit(1);

@@ -93,6 +93,32 @@ expect 2 "from 1 to 64" --queues 2x -f "$NOFILE"
 expect 2 "from 1 to 1024" --depth 1025 -f "$NOFILE"
 expect 2 "from 1 to 1024" --depth 99999999999999999999 -f "$NOFILE"
 expect 2 "expected on or off" --direct-io=yes -f "$NOFILE"
+if "$PROG" --help | grep -q -- --ra-policy; then
+	out=$("$PROG" --help)
+	grep -q -- '--inline-depth' <<<"$out" && grep -q 'RA-POLICY' <<<"$out" &&
+		grep -q 'INLINE-DEPTH' <<<"$out" && grep -q 'STATS' <<<"$out"
+	result $? "--help has --ra-policy, --ra-kb, --inline-depth and their columns"
+	expect 2 "^fblksetup: invalid --ra-policy 'fast': expected auto, sequential, random or off$" \
+		--ra-policy fast -f "$NOFILE"
+	expect 2 "invalid --ra-policy 'Auto'" --ra-policy Auto /dev/fblk0
+	expect 2 "option '--ra-policy' requires an argument" -f "$NOFILE" --ra-policy
+	expect 2 "^fblksetup: invalid --ra-kb '65537': expected a number from 0 to 65536$" \
+		--ra-kb 65537 -f "$NOFILE"
+	expect 2 "invalid --ra-kb '-1'" --ra-kb -1 /dev/fblk0
+	expect 2 "invalid --ra-kb '1M'" --ra-kb 1M /dev/fblk0
+	expect 2 "invalid --ra-kb ''" --ra-kb '' /dev/fblk0
+	expect 2 "invalid --ra-kb '99999999999999999999'" --ra-kb 99999999999999999999 /dev/fblk0
+	expect 2 "^fblksetup: invalid --inline-depth '1025': expected a number from 0 to 1024$" \
+		--inline-depth 1025 -f "$NOFILE"
+	expect 2 "invalid --inline-depth '4x'" --inline-depth 4x /dev/fblk0
+	expect 2 "allowed during setup or with one device only" --ra-kb 128 -a
+	expect 2 "allowed during setup or with one device only" --inline-depth 2 -l /dev/fblk0
+	expect 2 "allowed during setup or with one device only" --ra-policy off -D
+	# In range: refused only later, for the missing file or device.
+	expect 1 "$NOFILE: failed to open backing file" --ra-policy off --ra-kb 0 --inline-depth 0 -f "$NOFILE"
+	expect 1 "$NOFILE: failed to open backing file" --ra-policy sequential --ra-kb 65536 --inline-depth 1024 -f "$NOFILE"
+fi
+expect 2 "invalid --io-mode 'fast': expected buffered, direct, dontcache or auto" --io-mode fast -f "$NOFILE"
 expect 2 "unknown column: NOPE" -l -O NAME,NOPE
 expect 2 "unknown column" -l -O ''
 expect 2 "mutually exclusive" -a -d /dev/fblk0
@@ -126,6 +152,9 @@ if [ ! -e /dev/fblk-control ]; then
 	out=$("$PROG" -l --json)
 	[ $? = 0 ] && python3 -c 'import json,sys; assert json.load(sys.stdin) == {"fblkdevices": []}' <<<"$out"
 	result $? "-l --json without devices is an empty array"
+	out=$("$PROG" -l --json -O NAME,STATS)
+	[ $? = 0 ] && python3 -c 'import json,sys; assert json.load(sys.stdin) == {"fblkdevices": []}' <<<"$out"
+	result $? "-l --json -O NAME,STATS without devices is an empty array"
 	out=$("$PROG" -a)
 	[ $? = 0 ] && [ -z "$out" ]
 	result $? "-a without devices prints nothing"
