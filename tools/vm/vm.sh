@@ -12,9 +12,10 @@
 #
 # Time limits, because a kernel bug can hang the guest in ways no guest-side
 # timeout survives: FBLK_BOOT_TIMEOUT (s to the runner's FBLK-READY, default
-# 300), FBLK_TEST_TIMEOUT (each test inside the guest, default 300; the host
+# 300), FBLK_TEST_TIMEOUT (each test inside the guest, default 600: a test
+# that takes 80 s alone took 310 s beside three other VMs on 2 cores; the host
 # allows 90 s more before it kills the VM) and FBLK_VM_TIMEOUT (the whole VM,
-# default 3000).  V=1 also copies the console to stderr.
+# default 4500).  V=1 also copies the console to stderr.
 #
 # Environment for other kernels: KERNEL=/path/bzImage boots that image instead
 # of the distribution's (its modules must match KVER).
@@ -43,8 +44,8 @@ out=$FBLK_BUILD/$KVER_FULL
 [ -r "$out/fblk.ko" ] || [ "$mode" = shell ] || die "$out/fblk.ko missing: build first (make check does)"
 
 boot_timeout=${FBLK_BOOT_TIMEOUT:-300}
-test_timeout=${FBLK_TEST_TIMEOUT:-300}
-vm_timeout=${FBLK_VM_TIMEOUT:-3000}
+test_timeout=${FBLK_TEST_TIMEOUT:-600}
+vm_timeout=${FBLK_VM_TIMEOUT:-4500}
 case $KVER_FULL in
 *-fblk-debug)
 	# KASAN, lockdep and kmemleak under TCG: several times slower.
