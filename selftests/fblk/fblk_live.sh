@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# A device's life changed while fio verifies a random write load on it:
-# io_mode switched back and forth (sysfs io_mode and fblksetup --io-mode),
-# rmmod fblk tried (refused with EBUSY: the open device holds the module),
-# and a detach (deferred until fio closes the device).  Every change is
+# A device's life changed while fio verifies a random write load on it
+# (30 s): rmmod fblk tried (refused with EBUSY: the open device holds the
+# module), io_mode switched back and forth (sysfs io_mode and fblksetup
+# --io-mode), and a detach (deferred until fio closes the device).  Every change is
 # either done or refused, never hangs (each is given 30 s); fio's crc32c
 # verification passes for everything it wrote; once fio is gone the device
 # is unbound with nothing in flight and nothing left in the pool; then rmmod
@@ -59,7 +59,7 @@ if [ -z "$dev" ]; then
 fi
 fio --name=live --filename="$dev" --ioengine=libaio --direct=1 --rw=randwrite \
 	--bsrange=4k-64k --iodepth=16 --numjobs=2 --size=12M --offset_increment=16M \
-	--verify=crc32c --verify_fatal=1 --verify_backlog=64 --time_based --runtime=12 \
+	--verify=crc32c --verify_fatal=1 --verify_backlog=64 --time_based --runtime=30 \
 	--output-format=json --output="$S/fio.json" >"$S/fio.out" 2>&1 &
 pid=$!
 fblk_at_exit "kill $pid"
@@ -69,30 +69,7 @@ if ! wait_for_writes "$dev" 60; then
 	tap_done
 fi
 
-# 1: io_mode back and forth, by sysfs and by fblksetup
-why=
-n=0
-for m in direct buffered direct buffered direct buffered; do
-	if [ $((n % 2)) = 0 ]; then
-		timeout 30 sh -c "echo $m >/sys/block/${dev##*/}/fblk/io_mode" || why+=" sysfs:$m failed"
-	else
-		timeout 30 fblksetup --io-mode "$m" "$dev" || why+=" fblksetup:$m failed"
-	fi
-	got=$(fblk_attr "$dev" io_mode)
-	[ "$got" = "$m" ] || why+=" asked $m, got $got"
-	n=$((n + 1))
-	sleep 0.3
-done
-if ! kill -0 $pid 2>/dev/null; then
-	why+=" fio ended before the switches did"
-fi
-if [ -z "$why" ]; then
-	ok "$n io_mode switches under fio verify (sysfs, fblksetup --io-mode) each took effect"
-else
-	not_ok "$n io_mode switches under fio verify (sysfs, fblksetup --io-mode) each took effect" "$why"
-fi
-
-# 2: rmmod refused while fio has the device open
+# 1: rmmod refused while fio has the device open
 out=$(timeout 30 rmmod fblk 2>&1)
 rc=$?
 diag "rmmod: rc $rc: $out"
@@ -108,8 +85,36 @@ else
 	ok "rmmod under load is refused (in use), the device stays bound"
 fi
 
+# 2: io_mode back and forth, by sysfs and by fblksetup
+why=
+n=0
+for m in direct buffered direct buffered; do
+	t0=$EPOCHREALTIME
+	if [ $((n % 2)) = 0 ]; then
+		timeout 30 sh -c "echo $m >/sys/block/${dev##*/}/fblk/io_mode" || why+=" sysfs:$m failed"
+	else
+		timeout 30 fblksetup --io-mode "$m" "$dev" || why+=" fblksetup:$m failed"
+	fi
+	got=$(fblk_attr "$dev" io_mode)
+	[ "$got" = "$m" ] || why+=" asked $m, got $got"
+	diag "io_mode $m: $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }') s"
+	n=$((n + 1))
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.3
+done
+if ! kill -0 $pid 2>/dev/null; then
+	why+=" fio ended before the switches did (after $n)"
+fi
+if [ -z "$why" ]; then
+	ok "$n io_mode switches under fio verify (sysfs, fblksetup --io-mode) each took effect"
+else
+	not_ok "$n io_mode switches under fio verify (sysfs, fblksetup --io-mode) each took effect" "$why"
+fi
+
 # 3: detach, deferred
-if ! timeout 30 python3 -c "$_FBLK_PY" detach "$dev"; then
+if ! kill -0 $pid 2>/dev/null; then
+	not_ok "detach under load returns 0 and is deferred (bound, autoclear)" "fio had ended before the detach"
+elif ! timeout 30 python3 -c "$_FBLK_PY" detach "$dev"; then
 	not_ok "detach under load returns 0 and is deferred (bound, autoclear)" "detach failed or hung"
 elif [ "$(fblk_attr "$dev" state)" = bound ] && [ "$(fblk_attr "$dev" autoclear)" = 1 ]; then
 	ok "detach under load returns 0 and is deferred (bound, autoclear)"
@@ -117,7 +122,6 @@ else
 	not_ok "detach under load returns 0 and is deferred (bound, autoclear)" \
 		"state $(fblk_attr "$dev" state), autoclear $(fblk_attr "$dev" autoclear)"
 fi
-kill -0 $pid 2>/dev/null || diag "fio had ended before the detach"
 
 # 4: fio
 timeout 60 sh -c "while kill -0 $pid 2>/dev/null; do sleep 0.2; done"
