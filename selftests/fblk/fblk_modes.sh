@@ -55,8 +55,10 @@ def setparams(dev, *kv):
             vals[k] = MODES.get(v, SUBMIT.get(v, None)) if k != "pool_size" else int(v)
             if vals[k] is None:
                 vals[k] = int(v)
-    buf = struct.pack("=IIII6Q", mask, vals["io_mode"], vals["submit"],
-                      vals["pool_size"], reserved, 0, 0, 0, 0, 0)
+    # mask io_mode submit pool_size ra_policy ra_kb inline_depth reserved32
+    # reserved[4]: "reserved" goes to reserved[0].
+    buf = struct.pack("=IIIIIIII4Q", mask, vals["io_mode"], vals["submit"],
+                      vals["pool_size"], 0, 0, 0, 0, reserved, 0, 0, 0)
     fd = os.open(dev, os.O_RDONLY)
     try:
         result(lambda: fcntl.ioctl(fd, SET_PARAMS, buf))
@@ -195,7 +197,7 @@ done
 expect "sysfs: invalid io_mode, submit, pool_size values are EINVAL" \
 	"EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL " "$got"
 got=""
-for a in io_mode=4 io_mode=99 submit=2 pool_size=0 pool_size=513 mask=8 mask=0x80000000 \
+for a in io_mode=4 io_mode=99 submit=2 pool_size=0 pool_size=513 mask=0x40 mask=0x80000000 \
 	"io_mode=direct reserved=1" "io_mode=direct pool_size=0" "io_mode=direct submit=5"; do
 	# shellcheck disable=SC2086
 	got+="$(mpy setparams "$dev" $a) "

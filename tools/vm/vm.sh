@@ -49,6 +49,7 @@ vm_timeout=${FBLK_VM_TIMEOUT:-4500}
 case $KVER_FULL in
 *-fblk-debug)
 	# KASAN, lockdep and kmemleak under TCG: several times slower.
+	boot_timeout=${FBLK_DEBUG_BOOT_TIMEOUT:-900}
 	test_timeout=${FBLK_DEBUG_TEST_TIMEOUT:-900}
 	vm_timeout=${FBLK_DEBUG_VM_TIMEOUT:-5400}
 	;;
