@@ -1666,8 +1666,18 @@ static void op_fsync(void)
 	if (s < 0)
 		return;
 	n = devfds[s].dev;
-	if (opt.skip_unbound_flush && !devs[n].bound)
-		return;
+	if (opt.skip_unbound_flush) {
+		/* nor of a device stacked on an unbound one */
+		int m = n, depth;
+
+		for (depth = 0; depth < MAX_DEVS; depth++) {
+			if (!devs[m].bound)
+				return;
+			if (devs[m].bkind != BK_DEV)
+				break;
+			m = devs[m].bidx;
+		}
+	}
 	SET_WHAT("fsync fblk%d (%s)", n, devs[n].bound ? "bound" : "unbound");
 	e = account(OP_FSYNC, fsync(devfds[s].fd));
 	if (e)
@@ -1966,8 +1976,9 @@ static void usage(FILE *f)
 "  -c, --control PATH   the control node (default /dev/fblk-control)\n"
 "  -j, --json           the summary as one JSON object on stdout\n"
 "  -v, --verbose        every call and its result on stderr\n"
-"      --skip-unbound-flush  no fsync() of an unbound device (a known crash:\n"
-"                       lets a run look past it)\n"
+"      --skip-unbound-flush  no fsync() of an unbound device or one stacked\n"
+"                       on an unbound device (a known crash: lets a run\n"
+"                       look past it)\n"
 "  -h, --help           this text\n"
 "\n"
 "Failures are printed on stderr (the first %d) with the call number and\n"

@@ -341,7 +341,7 @@ static int cmd_verify(void)
 	uint8_t *buf, *want;
 	uint64_t acked_durable = 0, required = 0, intact = 0, newer = 0,
 		 lost = 0, corrupt = 0, zero = 0, unrequired_written = 0,
-		 last_flush = 0, flushes_before = 0;
+		 last_flush = 0, flushes_before = 0, acked_after = 0;
 	FILE *f = fopen(opt.state, "r");
 	int fd;
 
@@ -396,6 +396,8 @@ static int cmd_verify(void)
 		}
 		if (durable < opt.cut)
 			acked_durable++;
+		if (r->t_done != UINT64_MAX && r->t_done >= opt.cut)
+			acked_after++;
 		for (b = r->blk; b < r->blk + r->nblk && b < h.nr_blocks; b++) {
 			if (durable < opt.cut && r->gen > req_gen[b]) {
 				req_gen[b] = r->gen;
@@ -464,12 +466,14 @@ static int cmd_verify(void)
 	}
 	printf("writes=%" PRIu64 "\nflushes=%" PRIu64 "\nflushes_before_cut=%" PRIu64
 	       "\nlast_flush_before_cut_s=%.3f\nwrites_durable_before_cut=%" PRIu64
+	       "\nwrites_acked_after_cut=%" PRIu64
 	       "\nblocks=%" PRIu64 "\nblocks_required=%" PRIu64
 	       "\nblocks_intact=%" PRIu64 "\nblocks_newer=%" PRIu64
 	       "\nblocks_lost=%" PRIu64 "\nblocks_corrupt=%" PRIu64
 	       "\nblocks_zero=%" PRIu64 "\nblocks_undurable_written=%" PRIu64 "\n",
 	       h.nr_writes, h.nr_flushes, flushes_before,
 	       last_flush ? (opt.cut - last_flush) / 1e9 : -1.0, acked_durable,
+	       acked_after,
 	       h.nr_blocks, required, intact, newer, lost, corrupt, zero,
 	       unrequired_written);
 	return lost || corrupt ? 1 : 0;
