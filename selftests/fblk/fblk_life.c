@@ -160,4 +160,24 @@ TEST_F(life, detach_deferred_while_open)
 	EXPECT_TRUE(fblk_wait_state(self->dev.nr, "unbound", 5000));
 }
 
+/*
+ * A flush carries no sectors, so an unbound device's zero capacity does
+ * not stop one: it must fail cleanly, before and after an attach.
+ */
+TEST_F(life, flush_unbound_fails_cleanly)
+{
+	EXPECT_NE(0, fsync(self->dev.fd));
+	EXPECT_EQ(EIO, errno);
+	ASSERT_EQ(0, fblk_attach(self->dev.fd, self->file_fd, 0));
+	EXPECT_EQ(0, fsync(self->dev.fd));
+	/* detached for good once the detaching descriptor is closed too */
+	ASSERT_EQ(0, fblk_detach(self->dev.fd));
+	close(self->dev.fd);
+	self->dev.fd = open(self->dev.path, O_RDWR);
+	ASSERT_LE(0, self->dev.fd);
+	EXPECT_TRUE(fblk_wait_state(self->dev.nr, "unbound", 5000));
+	EXPECT_NE(0, fsync(self->dev.fd));
+	EXPECT_EQ(EIO, errno);
+}
+
 TEST_HARNESS_MAIN

@@ -15,6 +15,16 @@ static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 {
 	struct request *rq = bd->rq;
 	struct fblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct fblk_queue *fq = hctx->driver_data;
+
+	/*
+	 * Nothing to send a request to: an unbound device (a flush comes
+	 * without sectors, so capacity 0 does not stop it), or one whose
+	 * attach is still opening its files or failed doing so.  Unbinding
+	 * closes the files with the queue frozen: a request sees either.
+	 */
+	if (!fq->file || READ_ONCE(cmd->dev->state) == FBLK_STATE_UNBOUND)
+		return BLK_STS_IOERR;
 
 	/*
 	 * A read-only device refuses writes itself: the block layer only
@@ -23,7 +33,7 @@ static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	if (op_is_write(req_op(rq)) && (cmd->dev->flags & FBLK_FL_READ_ONLY))
 		return BLK_STS_IOERR;
 
-	cmd->queue = hctx->driver_data;
+	cmd->queue = fq;
 	return fblk_cmd_start(cmd);
 }
 
