@@ -211,7 +211,7 @@ def main():
                 n = int(q["count"])
                 iops = fmt(n / secs)
                 cpu = fmt(int(q["cpu_ticks"]) * 1e6 / user_hz / n, 1)
-            except ValueError:
+            except (ValueError, ZeroDivisionError):
                 iops, cpu = "failed", "-"
             out.append(f'| {q["target"]} | {q["aio"]} | {iops} | {cpu} |')
         out.append("")
@@ -220,6 +220,8 @@ def main():
         out.append("| attach + detach | total s | ms each | failures |")
         out.append("| --- | ---: | ---: | ---: |")
         for a in at:
+            if not int(a["n"] or 0):
+                continue    # ATTACH_N=0: not measured
             secs = float(a["t1"]) - float(a["t0"])
             out.append(f'| {a["n"]} x {a["tool"]} | {secs:.1f} | '
                        f'{secs * 1000 / int(a["n"]):.1f} | {a["fails"]} |')
