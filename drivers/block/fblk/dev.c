@@ -576,6 +576,13 @@ static int fblk_detach(struct fblk_device *dev)
 	dev->state = FBLK_STATE_RUNDOWN;
 	mutex_unlock(&dev->lock);
 
+	/*
+	 * Our opener's buffered writes may still sit dirty in the device's
+	 * page cache, where invalidation would leave them to be written back
+	 * into whatever file is attached next.  Write them to this one (a
+	 * last close does the same before it detaches).
+	 */
+	sync_blockdev(dev->disk->part0);
 	fblk_unbind(dev, false);
 	return 0;
 }
