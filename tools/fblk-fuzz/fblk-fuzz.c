@@ -212,6 +212,25 @@ static int account(enum op op, long ret)
 	return e;
 }
 
+/*
+ * Like account(), for a call the model says must fail with @expected: that
+ * errno is then no surprise, whatever the allowed set says; success is.
+ */
+static int account_failure(enum op op, long ret, int expected)
+{
+	int e = ret < 0 ? errno : 0;
+
+	if (e != expected)
+		return account(op, ret) ?: -1;
+	st.calls++;
+	st.op_calls[op]++;
+	st.per_errno[e]++;
+	if (opt.verbose)
+		fprintf(stderr, "%lu %s: %s (expected)\n", st.calls, cur_what,
+			errno_name(e));
+	return 0;
+}
+
 /* ---- images: files with bytes any reader can predict ---- */
 
 struct image {
@@ -1659,26 +1678,41 @@ static void op_write(void)
 	}
 }
 
+/*
+ * A flush reaches the bottom of a chain of fblk devices: it fails (EIO, as
+ * loop's does) when a device on the way is unbound, else it succeeds.
+ */
+static bool flush_hits_unbound(int n)
+{
+	int depth;
+
+	for (depth = 0; depth < MAX_DEVS; depth++) {
+		if (!devs[n].bound)
+			return true;
+		if (devs[n].bkind != BK_DEV)
+			return false;
+		n = devs[n].bidx;
+	}
+	return false;
+}
+
 static void op_fsync(void)
 {
 	int s = pick_devfd(true), n, e;
+	bool unbound;
 
 	if (s < 0)
 		return;
 	n = devfds[s].dev;
-	if (opt.skip_unbound_flush) {
-		/* nor of a device stacked on an unbound one */
-		int m = n, depth;
-
-		for (depth = 0; depth < MAX_DEVS; depth++) {
-			if (!devs[m].bound)
-				return;
-			if (devs[m].bkind != BK_DEV)
-				break;
-			m = devs[m].bidx;
-		}
-	}
+	unbound = flush_hits_unbound(n);
+	if (opt.skip_unbound_flush && unbound)
+		return;
 	SET_WHAT("fsync fblk%d (%s)", n, devs[n].bound ? "bound" : "unbound");
+	if (unbound) {
+		if (account_failure(OP_FSYNC, fsync(devfds[s].fd), EIO))
+			model_error("fsync of fblk%d over an unbound device did not fail with EIO", n);
+		return;
+	}
 	e = account(OP_FSYNC, fsync(devfds[s].fd));
 	if (e)
 		model_error("fsync of fblk%d: %s", n, errno_name(e));
