@@ -1315,7 +1315,13 @@ static void op_configure(void)
 		return;
 	}
 	if (e) {
-		if (certain && e != ENOMEM)
+		/*
+		 * A writable fd on a lower fblk device that has become
+		 * read-only since: its clones cannot be opened for writing.
+		 */
+		bool lower_ro = bkind == BK_DEV && devs[lower].ro && bwritable;
+
+		if (certain && e != ENOMEM && !(e == EROFS && lower_ro))
 			model_error("valid configure of fblk%d failed: %s", n,
 				    errno_name(e));
 		return;
@@ -1336,8 +1342,6 @@ bound:
 		d->bidx = bidx;
 		d->offset = cfg->offset;
 		d->sizelimit = cfg->sizelimit;
-		d->bs = cfg->block_size ? cfg->block_size : 512;
-		d->size = calc_size(d);
 		if (bkind == BK_DEV)
 			devs[lower].held++;
 		e = fetch_info(devfds[s].fd, &info);
@@ -1345,6 +1349,15 @@ bound:
 			model_error("GET_INFO after configure: %s", errno_name(e));
 			return;
 		}
+		/*
+		 * Block size 0 is 512, but a device that starts in direct or
+		 * auto mode takes the backing's logical block size.
+		 */
+		d->bs = cfg->block_size ? cfg->block_size : 512;
+		if (!cfg->block_size &&
+		    (asked == FBLK_IO_DIRECT || asked == FBLK_IO_AUTO))
+			d->bs = info.block_size;
+		d->size = calc_size(d);
 		/* defaults the model cannot know: the module's parameters */
 		def.mask = FBLK_PARAM_ALL;
 		def.pool_size = info.params.pool_size;
@@ -1755,7 +1768,9 @@ static void op_rrpart(void)
 		if (e != EINVAL)
 			model_error("BLKRRPART without partscan: %s, not EINVAL",
 				    errno_name(e));
-	} else if (e && e != EBUSY) {
+	} else if (e && e != EBUSY &&
+		   !(e == EROFS && devs[n].ro && devfds[s].writable)) {
+		/* the scan opens the disk with our fd's mode: a write open */
 		model_error("BLKRRPART of fblk%d: %s", n, errno_name(e));
 	}
 }
