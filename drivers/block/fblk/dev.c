@@ -327,22 +327,56 @@ int fblk_io_mode_parse(const char *buf)
 	return sysfs_match_string(fblk_io_mode_names, buf);
 }
 
-/* Each hardware queue reads through its own open file: see fblk_queue. */
-static int fblk_open_queue_files(struct fblk_device *dev)
+/*
+ * Each hardware queue reads through its own open file: see fblk_queue.
+ * They are opened before configure takes any lock: opening a block device
+ * takes its open_mutex, and a last close (autoclear) holds that while it
+ * takes fblk_bind_mutex and the device lock.
+ */
+static struct file **fblk_open_clones(struct file *file, unsigned int nr)
 {
-	struct file *file = dev->backing;
 	int flags = file->f_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+	struct file **clones;
 	unsigned int i;
 
-	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
+	clones = kcalloc(nr, sizeof(*clones), GFP_KERNEL);
+	if (!clones)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < nr; i++) {
 		struct file *clone = dentry_open(&file->f_path, flags,
 						 file->f_cred);
 
-		if (IS_ERR(clone))
-			return PTR_ERR(clone);
-		dev->queues[i].file = clone;
+		if (IS_ERR(clone)) {
+			while (i--)
+				fput(clones[i]);
+			kfree(clones);
+			return ERR_CAST(clone);
+		}
+		clones[i] = clone;
 	}
-	return 0;
+	return clones;
+}
+
+/* What bind did not hand to the queues goes back. */
+static void fblk_put_clones(struct file **clones, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if (clones[i])
+			fput(clones[i]);
+	kfree(clones);
+}
+
+static void fblk_give_queue_files(struct fblk_device *dev,
+				  struct file **clones)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
+		dev->queues[i].file = clones[i];
+		clones[i] = NULL;
+	}
 }
 
 static void fblk_close_queue_files(struct fblk_device *dev)
@@ -397,7 +431,8 @@ static void fblk_rescan_partitions(struct fblk_device *dev, bool locked)
 
 /* Caller holds fblk_bind_mutex and dev->lock; the device is unbound. */
 static int fblk_bind(struct fblk_device *dev, struct file *file,
-		     const struct fblk_config *cfg, fblk_mode_t mode)
+		     struct file **clones, const struct fblk_config *cfg,
+		     fblk_mode_t mode)
 {
 	struct fblk_params params = cfg->params;
 	struct fblk_limits lim;
@@ -433,9 +468,7 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	err = fblk_apply_params(dev, &params);
 	if (err)
 		goto out_unset;
-	err = fblk_open_queue_files(dev);
-	if (err)
-		goto out_close;
+	fblk_give_queue_files(dev, clones);
 	fblk_ra_apply(dev);
 	fblk_limits_for(dev, &lim);
 	err = fblk_apply_limits(dev->disk->queue, &lim);
@@ -469,7 +502,7 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 			  const struct fblk_config __user *arg)
 {
 	struct fblk_config cfg;
-	struct file *file;
+	struct file *file, **clones;
 	int err;
 
 	if (copy_from_user(&cfg, arg, sizeof(cfg)))
@@ -483,6 +516,11 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 	err = fblk_validate_file(file);
 	if (err)
 		goto out_putf;
+	clones = fblk_open_clones(file, dev->tag_set.nr_hw_queues);
+	if (IS_ERR(clones)) {
+		err = PTR_ERR(clones);
+		goto out_putf;
+	}
 
 	mutex_lock(&fblk_bind_mutex);
 	mutex_lock(&dev->lock);
@@ -491,9 +529,10 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 	else
 		err = fblk_check_cycle(dev, file);
 	if (!err)
-		err = fblk_bind(dev, file, &cfg, mode);
+		err = fblk_bind(dev, file, clones, &cfg, mode);
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&fblk_bind_mutex);
+	fblk_put_clones(clones, dev->tag_set.nr_hw_queues);
 	if (err)
 		goto out_putf;
 
