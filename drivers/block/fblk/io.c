@@ -37,6 +37,7 @@
  */
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/errseq.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/pagemap.h>
@@ -556,6 +557,39 @@ static int fblk_write_zeroes(struct fblk_cmd *cmd, loff_t pos, loff_t len)
 	return err;
 }
 
+/*
+ * A writeback error is reported once per struct file (its f_wb_err cursor),
+ * and every queue has its own clone: a flush through each queue would report
+ * the same lost write again.  So every flush syncs through the first queue's
+ * file, the one cursor that decides, and moves the other queues' cursors past
+ * what it reported so that a later FUA write through them does not report it
+ * either.
+ */
+static void fblk_skip_wb_err(struct file *file)
+{
+	spin_lock(&file->f_lock);
+	errseq_check_and_advance(&file->f_mapping->wb_err, &file->f_wb_err);
+	spin_unlock(&file->f_lock);
+}
+
+static int fblk_flush(struct fblk_device *dev)
+{
+	struct file *file = dev->queues[0].file;
+	unsigned int i;
+	int err;
+
+	if (unlikely(!file))		/* an attach still handing out files */
+		return -EIO;
+	err = vfs_fsync(file, 0);
+	for (i = 1; i < dev->tag_set.nr_hw_queues; i++) {
+		struct file *clone = dev->queues[i].file;
+
+		if (clone && clone != file)
+			fblk_skip_wb_err(clone);
+	}
+	return err;
+}
+
 static int fblk_do_sync_op(struct fblk_cmd *cmd)
 {
 	struct file *file = cmd->queue->file;
@@ -564,7 +598,7 @@ static int fblk_do_sync_op(struct fblk_cmd *cmd)
 
 	switch (req_op(rq_of(cmd))) {
 	case REQ_OP_FLUSH:
-		return vfs_fsync(file, 0);
+		return fblk_flush(cmd->dev);
 	case REQ_OP_DISCARD:
 		return fblk_punch_hole(file, pos, len);
 	case REQ_OP_WRITE_ZEROES:
