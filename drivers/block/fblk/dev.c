@@ -498,6 +498,14 @@ out_unset:
 	return err;
 }
 
+/* Under fblk_bind_mutex and dev->lock: may @file back @dev now? */
+static int fblk_check_bindable(struct fblk_device *dev, struct file *file)
+{
+	if (dev->state != FBLK_STATE_UNBOUND)
+		return -EBUSY;
+	return fblk_check_cycle(dev, file);
+}
+
 static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 			  const struct fblk_config __user *arg)
 {
@@ -516,6 +524,19 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 	err = fblk_validate_file(file);
 	if (err)
 		goto out_putf;
+	/*
+	 * A busy device or a cycle is the answer before anything the clones'
+	 * opening may say (EROFS from a lower device now read-only, say);
+	 * checked again once the clones are open and the locks retaken.
+	 */
+	mutex_lock(&fblk_bind_mutex);
+	mutex_lock(&dev->lock);
+	err = fblk_check_bindable(dev, file);
+	mutex_unlock(&dev->lock);
+	mutex_unlock(&fblk_bind_mutex);
+	if (err)
+		goto out_putf;
+
 	clones = fblk_open_clones(file, dev->tag_set.nr_hw_queues);
 	if (IS_ERR(clones)) {
 		err = PTR_ERR(clones);
@@ -524,10 +545,7 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 
 	mutex_lock(&fblk_bind_mutex);
 	mutex_lock(&dev->lock);
-	if (dev->state != FBLK_STATE_UNBOUND)
-		err = -EBUSY;
-	else
-		err = fblk_check_cycle(dev, file);
+	err = fblk_check_bindable(dev, file);
 	if (!err)
 		err = fblk_bind(dev, file, clones, &cfg, mode);
 	mutex_unlock(&dev->lock);
