@@ -109,11 +109,17 @@ run_case() {
 	# down to dm.
 	uncache "$backing"
 
-	# 1: reads
+	# 1: reads.  In buffered mode the lower page cache fails a read by
+	# folio, and since 6.16 ext4 caches files in large folios (up to 2
+	# MiB, naturally aligned): good bytes sharing a folio with the bad
+	# range fail with it, through the raw file as through fblk.  So the
+	# good range after the bad one starts at the next 2 MiB boundary there.
+	local after=$((BAD + BADLEN))
+	[ "$mode" = direct ] || after=$(((after + 2 * MiB - 1) / (2 * MiB) * 2 * MiB))
 	e0=$(errors "$dev")
 	if ! same "$dev" 0 $BAD "$S/ref" 0; then
 		why="the good range before the bad one read wrong or failed"
-	elif ! same "$dev" $((BAD + BADLEN)) $((SIZE - BAD - BADLEN)) "$S/ref" $((BAD + BADLEN)); then
+	elif ! same "$dev" $after $((SIZE - after)) "$S/ref" $after; then
 		why="the good range after the bad one read wrong or failed"
 	elif e1=$(errors "$dev") && [ "$e1" != "$e0" ]; then
 		why="good reads counted $((e1 - e0)) errors"
