@@ -74,7 +74,8 @@ run_ok() {
 }
 
 BUSY='Device or resource busy|No such device or address'
-GONE="$BUSY|No such file or directory"
+# A read that reaches the device as it unbinds fails with EIO, as loop's does.
+GONE="$BUSY|No such file or directory|Input/output error"
 SCAN="$GONE|Invalid argument"
 
 attacher() {
