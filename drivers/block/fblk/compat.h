@@ -223,4 +223,17 @@ static inline bool fblk_file_dontcache(struct file *file)
 }
 #endif
 
+/* 6.10: a block device's page cache is bd_mapping; bd_inode is gone. */
+#if KERNEL_VERSION(6, 10, 0) <= LINUX_VERSION_CODE
+static inline struct inode *fblk_bdev_inode(struct block_device *bdev)
+{
+	return bdev->bd_mapping->host;
+}
+#else
+static inline struct inode *fblk_bdev_inode(struct block_device *bdev)
+{
+	return bdev->bd_inode;
+}
+#endif
+
 #endif /* _FBLK_COMPAT_H */

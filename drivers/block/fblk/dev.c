@@ -429,6 +429,32 @@ static void fblk_rescan_partitions(struct fblk_device *dev, bool locked)
 		pr_warn("fblk%d: partition scan failed: %d\n", dev->number, err);
 }
 
+/*
+ * The block device's page cache works in blocks whose size its first opener
+ * set from the logical block size then.  An opener from before the attach
+ * keeps that of the unbound device (512): with larger logical blocks its
+ * buffered I/O would reach the queue in pieces it refuses (7.x fails them
+ * with EIO).  So set it as a first open would: the logical block size,
+ * doubled up to a page while the size allows.  Unbound, the device had no
+ * capacity, so its page cache holds nothing to write back.
+ */
+static void fblk_fit_bdev_block_size(struct fblk_device *dev, loff_t size)
+{
+	struct inode *inode = fblk_bdev_inode(dev->disk->part0);
+	unsigned int bsize = dev->block_size;
+
+	while (bsize < PAGE_SIZE && !(size & bsize))
+		bsize <<= 1;
+	if (inode->i_blkbits == blksize_bits(bsize))
+		return;
+	inode_lock(inode);
+	filemap_invalidate_lock(inode->i_mapping);
+	truncate_inode_pages(inode->i_mapping, 0);
+	inode->i_blkbits = blksize_bits(bsize);
+	filemap_invalidate_unlock(inode->i_mapping);
+	inode_unlock(inode);
+}
+
 /* Caller holds fblk_bind_mutex and dev->lock; the device is unbound. */
 static int fblk_bind(struct fblk_device *dev, struct file *file,
 		     struct file **clones, const struct fblk_config *cfg,
@@ -486,6 +512,7 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	set_disk_ro(dev->disk, dev->flags & FBLK_FL_READ_ONLY);
 	if (dev->flags & FBLK_FL_PARTSCAN)
 		dev->disk->flags &= ~GENHD_FL_NO_PART;
+	fblk_fit_bdev_block_size(dev, size);
 	dev->state = FBLK_STATE_BOUND;
 	set_capacity_and_notify(dev->disk, size >> SECTOR_SHIFT);
 	return 0;
