@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The ioctl fuzzer (tools/fblk-fuzz): FBLK_FUZZ_CALLS random calls (default
-# 100,000, stopped at FBLK_FUZZ_SECONDS, default 100 s, whichever comes
+# 100,000, stopped at FBLK_FUZZ_SECONDS, default 130 s, whichever comes
 # first) on /dev/fblk-control and on devices it adds, images on the ext4
 # scratch filesystem.  Asserts: the fuzzer ran (at least FBLK_FUZZ_MIN_CALLS
 # calls), it returned clean (no errno outside the expected set, no model,
@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 
 CALLS=${FBLK_FUZZ_CALLS:-100000}
-SECS=${FBLK_FUZZ_SECONDS:-100}
+SECS=${FBLK_FUZZ_SECONDS:-130}
 MIN_CALLS=${FBLK_FUZZ_MIN_CALLS:-20000}
 SEED=${FBLK_FUZZ_SEED:-1}
 
