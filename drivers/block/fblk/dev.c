@@ -525,6 +525,15 @@ out_unset:
 	return err;
 }
 
+/* Would @cfg give a device of at least one block on @file? */
+static int fblk_check_size(struct file *file, const struct fblk_config *cfg)
+{
+	unsigned int bs = cfg->block_size ?: fblk_default_block_size(file, cfg);
+	loff_t size = fblk_device_size(file, cfg->offset, cfg->sizelimit, bs);
+
+	return size < 0 ? size : 0;
+}
+
 /* Under fblk_bind_mutex and dev->lock: may @file back @dev now? */
 static int fblk_check_bindable(struct fblk_device *dev, struct file *file)
 {
@@ -552,15 +561,18 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 	if (err)
 		goto out_putf;
 	/*
-	 * A busy device or a cycle is the answer before anything the clones'
-	 * opening may say (EROFS from a lower device now read-only, say);
-	 * checked again once the clones are open and the locks retaken.
+	 * A busy device, a cycle or a size that does not fit is the answer
+	 * before anything the clones' opening may say (EROFS from a lower
+	 * device now read-only, say); checked again once the clones are open
+	 * and the locks retaken.
 	 */
 	mutex_lock(&fblk_bind_mutex);
 	mutex_lock(&dev->lock);
 	err = fblk_check_bindable(dev, file);
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&fblk_bind_mutex);
+	if (!err)
+		err = fblk_check_size(file, &cfg);
 	if (err)
 		goto out_putf;
 
