@@ -431,12 +431,14 @@ static void fblk_rescan_partitions(struct fblk_device *dev, bool locked)
 
 /*
  * The block device's page cache works in blocks whose size its first opener
- * set from the logical block size then.  An opener from before the attach
- * keeps that of the unbound device (512): with larger logical blocks its
- * buffered I/O would reach the queue in pieces it refuses (7.x fails them
- * with EIO).  So set it as a first open would: the logical block size,
- * doubled up to a page while the size allows.  Unbound, the device had no
- * capacity, so its page cache holds nothing to write back.
+ * set from the logical block size and size then.  An opener from before the
+ * attach keeps that: a previous attach's 512 bytes on a device now of 4 KiB
+ * blocks sends the queue pieces it refuses (7.x fails them with EIO), and
+ * page-sized blocks (an empty device's) on a size that is not a multiple of
+ * them leave the last sectors out of reach.  So set it as a first open
+ * would: the logical block size, doubled up to a page while the size allows.
+ * Unbound, the device had no capacity, so its page cache holds nothing to
+ * write back.
  */
 static void fblk_fit_bdev_block_size(struct fblk_device *dev, loff_t size)
 {
@@ -525,7 +527,7 @@ out_unset:
 	return err;
 }
 
-/* Would @cfg give a device of at least one block on @file? */
+/* Does @cfg's offset lie within @file (the size bind will compute)? */
 static int fblk_check_size(struct file *file, const struct fblk_config *cfg)
 {
 	unsigned int bs = cfg->block_size ?: fblk_default_block_size(file, cfg);

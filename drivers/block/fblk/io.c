@@ -584,7 +584,7 @@ static int fblk_flush(struct fblk_device *dev)
 	for (i = 1; i < dev->tag_set.nr_hw_queues; i++) {
 		struct file *clone = dev->queues[i].file;
 
-		if (clone && clone != file)
+		if (clone)
 			fblk_skip_wb_err(clone);
 	}
 	return err;
