@@ -68,6 +68,7 @@ enum fblk_stat {
 	FBLK_STAT_RA_CALLS,		/* readahead started for a request */
 	FBLK_STAT_RA_STREAM,		/* ... of them as part of a stream */
 	FBLK_STAT_RA_PAGES,		/* pages the requests asked to read */
+	FBLK_STAT_ISSUER_RUNS,		/* batches the issuers took, a wakeup each */
 	FBLK_NR_STATS
 };
 
@@ -209,6 +210,7 @@ int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
 
 /* io.c */
 blk_status_t fblk_cmd_start(struct fblk_cmd *cmd);
+void fblk_issuer_kick(struct fblk_queue *fq);
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
 int fblk_io_init(void);

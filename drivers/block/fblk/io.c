@@ -701,6 +701,9 @@ static void fblk_issue_work(struct work_struct *work)
 	struct llist_node *batch = llist_del_all(&fq->issues);
 	struct fblk_cmd *cmd, *next;
 
+	if (!batch)
+		return;
+	fblk_stat_inc(fq->dev, FBLK_STAT_ISSUER_RUNS);
 	batch = llist_reverse_order(batch);
 	llist_for_each_entry_safe(cmd, next, batch, issue_node) {
 		cmd->submitter = current;
@@ -708,13 +711,22 @@ static void fblk_issue_work(struct work_struct *work)
 	}
 }
 
+/*
+ * Wake the queue's issuer for what the submitter left it.  blk-mq says when
+ * a burst of requests ends (->queue_rq's last, or ->commit_rqs when the
+ * burst stops early), so a burst costs one wakeup, as a virtqueue kick does.
+ */
+void fblk_issuer_kick(struct fblk_queue *fq)
+{
+	if (!llist_empty(&fq->issues))
+		queue_work(fblk_issue_wq, &fq->issue_work);
+}
+
+/* Leave the request to the queue's issuer, woken when the burst ends. */
 static void fblk_hand_off(struct fblk_cmd *cmd)
 {
-	struct fblk_queue *fq = cmd->queue;
-
 	fblk_stat_inc(cmd->dev, FBLK_STAT_HANDED_OFF);
-	if (llist_add(&cmd->issue_node, &fq->issues))
-		queue_work(fblk_issue_wq, &fq->issue_work);
+	llist_add(&cmd->issue_node, &cmd->queue->issues);
 }
 
 /*

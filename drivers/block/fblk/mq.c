@@ -16,6 +16,7 @@ static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct fblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct fblk_queue *fq = hctx->driver_data;
+	blk_status_t status;
 
 	/*
 	 * Nothing to send a request to: an unbound device (a flush comes
@@ -34,7 +35,16 @@ static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_IOERR;
 
 	cmd->queue = fq;
-	return fblk_cmd_start(cmd);
+	status = fblk_cmd_start(cmd);
+	if (bd->last)
+		fblk_issuer_kick(fq);
+	return status;
+}
+
+/* A burst that ->queue_rq was told would go on ended early. */
+static void fblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	fblk_issuer_kick(hctx->driver_data);
 }
 
 static void fblk_complete_rq(struct request *rq)
@@ -62,6 +72,7 @@ static int fblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 static const struct blk_mq_ops fblk_mq_ops = {
 	.queue_rq	= fblk_queue_rq,
+	.commit_rqs	= fblk_commit_rqs,
 	.complete	= fblk_complete_rq,
 	.init_hctx	= fblk_init_hctx,
 	.init_request	= fblk_init_request,
