@@ -6,6 +6,9 @@
 # Environment:
 #   PROFILE=default|full|smoke|<file>   the cells (tools/bench/profiles/)
 #   RUNTIME=6              seconds per fio run
+#   ROUNDS=1               runs of every target per cell, interleaved (all
+#                          targets once, then again): the tables show each
+#                          target's median run, and the spread beside it
 #   NULL_LAT_US=1000       null_blk completion latency
 #   TARGETS=<file>         the target list (default tools/bench/targets)
 #   QEMUIMG_COUNT=20000 ATTACH_N=200
@@ -30,6 +33,8 @@ profile=${PROFILE:-default}
 [ -f "$profile" ] || die "no profile ${PROFILE:-default} (see $here/profiles/)"
 targets=${TARGETS:-$here/targets}
 runtime=${RUNTIME:-6}
+rounds=${ROUNDS:-1}
+case $rounds in '' | *[!0-9]* | 0) die "ROUNDS must be a positive number, not '$rounds'" ;; esac
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
 run_dir=$FBLK_RESULTS/bench-$stamp-$KVER_FULL
@@ -87,6 +92,7 @@ build_kublk() {
 
 {
 	printf 'RUNTIME=%q\n' "$runtime"
+	printf 'ROUNDS=%q\n' "$rounds"
 	printf 'NULL_LAT_US=%q\n' "${NULL_LAT_US:-1000}"
 	printf 'QEMUIMG_COUNT=%q\n' "${QEMUIMG_COUNT:-20000}"
 	printf 'ATTACH_N=%q\n' "${ATTACH_N:-200}"
@@ -97,15 +103,16 @@ build_kublk() {
 ncells=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$profile" | awk '
 	{ n = 1; for (i = 1; i <= NF; i++) n *= split($i, a, ","); s += n } END { print s + 0 }')
 ntargets=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$targets" | wc -l)
-export FBLK_TEST_TIMEOUT=$((ntargets * (runtime * 4 + 90)))
-export FBLK_VM_TIMEOUT=$((1200 + ncells * ntargets * (runtime + 15)))
-log "$ncells cells x $ntargets targets x $runtime s (profile ${profile##*/})"
+export FBLK_TEST_TIMEOUT=$((rounds * ntargets * (runtime * 4 + 90)))
+export FBLK_VM_TIMEOUT=$((1200 + rounds * ncells * ntargets * (runtime + 15)))
+log "$ncells cells x $ntargets targets x $runtime s x $rounds round(s) (profile ${profile##*/})"
 
 "$here/../vm/vm.sh" -k "$spec" -m bench -o "$run_dir" >/dev/null
 exec 7>&-
 
 {
 	printf 'profile\t%s\n' "${profile##*/}"
+	printf 'rounds\t%s\n' "$rounds"
 	printf 'tree\t%s\n' "$tree"
 	printf 'host_cpu\t%s x %s\n' "$(nproc)" "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
 	printf 'load_before\t%s\n' "$load_before"

@@ -12,13 +12,14 @@
 # and progress for the host on fd 3 (FBLK-BEGIN/FBLK-END per cell, which
 # also arms the host's per-cell watchdog).
 #
-# Settings come from /results/bench.env: RUNTIME (s per run), NULL_LAT_US,
-# SIZE_NULL and SIZE_BRD (MiB of image), QEMUIMG_COUNT, ATTACH_N.
+# Settings come from /results/bench.env: RUNTIME (s per run), ROUNDS (runs
+# of every target per cell), NULL_LAT_US, SIZE_NULL and SIZE_BRD (MiB of
+# image), QEMUIMG_COUNT and ATTACH_N (0: not measured).
 set -u
 
 B=/fblk/bench
 R=/results
-RUNTIME=6 NULL_LAT_US=1000 NULL_BS=4096 SIZE_NULL=512 SIZE_BRD=192
+RUNTIME=6 ROUNDS=1 NULL_LAT_US=1000 NULL_BS=4096 SIZE_NULL=512 SIZE_BRD=192
 QEMUIMG_COUNT=20000 ATTACH_N=200
 # shellcheck disable=SC1091
 [ -r $R/bench.env ] && . $R/bench.env
@@ -157,19 +158,21 @@ mapfile -t TARGETS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' $B/targets)
 
 # --- one run -------------------------------------------------------------
 
-# run_cell GROUP RW BS DEPTH TARGETLINE: one fio run, a line in cells.tsv.
+# run_cell GROUP RW BS DEPTH TARGETLINE ROUND: one fio run, a line in
+# cells.tsv.
 run_cell() {
-	local group=$1 rw=$2 bs=$3 depth=$4 name mode kind opts direct id json
+	local group=$1 rw=$2 bs=$3 depth=$4 round=$6 name mode kind opts direct id json
 	local c0 c1 cpu t0 t1 rc status=ok extra=()
 	read -r name mode kind opts <<<"$5"
 	id="${group// /-}-$rw-$bs-qd$depth-$name"
+	[ "$ROUNDS" -gt 1 ] && id+="-r$round"
 	json=fio/$id.json
 	[ "$IMAGE" = sparse ] && make_image sparse
 	# shellcheck disable=SC2086
 	if ! attach "$kind" $opts; then
 		say "$id: skipped (${NOTE:-setup failed})"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t%s\t%s\n' $group "$rw" "$bs" "$depth" \
-			"$name" "$mode" "$kind" skip "${NOTE:-setup failed}" >>$R/cells.tsv
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t%s\t%s\t%s\n' $group "$rw" "$bs" "$depth" \
+			"$name" "$mode" "$kind" skip "${NOTE:-setup failed}" "$round" >>$R/cells.tsv
 		return 0
 	fi
 	direct=1
@@ -198,8 +201,8 @@ run_cell() {
 	# The engine's counters for this run (they start at zero on attach).
 	[ "$kind" = fblk ] && cp "/sys/block/${DEV#/dev/}/fblk/stats" "$R/fio/$id.stats"
 	detach "$kind" || status="fail(detach)"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $group "$rw" "$bs" "$depth" \
-		"$name" "$mode" "$kind" "$json" "$cpu" "$t0" "$t1" "$status" "$NOTE" >>$R/cells.tsv
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $group "$rw" "$bs" "$depth" \
+		"$name" "$mode" "$kind" "$json" "$cpu" "$t0" "$t1" "$status" "$NOTE" "$round" >>$R/cells.tsv
 	say "$id: $status"
 }
 
@@ -265,7 +268,7 @@ modprobe -q null_blk nr_devices=0
 	echo "memory	$(awk '/^MemTotal/{print int($2 / 1024) " MiB"}' /proc/meminfo)"
 	echo "fio	$(fio --version)"
 	echo "qemu-img	$(qemu-img --version | head -n1)"
-	echo "runtime	$RUNTIME s per run"
+	echo "runtime	$RUNTIME s per run, $ROUNDS round(s)"
 	echo "null_blk	memory backed, irqmode=2 (timer), completion_nsec=$((NULL_LAT_US * 1000)), blocksize=$NULL_BS, hw_queue_depth=128, submit_queues=2; $SIZE_NULL MiB image"
 	echo "brd	/dev/ram2 (256 MiB RAM disk, no latency); $SIZE_BRD MiB image"
 	echo "user_hz	$(getconf CLK_TCK)"
@@ -308,8 +311,12 @@ for group in "${GROUPS_[@]}"; do
 		label="${group// /-} $rw $bs qd$depth"
 		emit "FBLK-BEGIN $label"
 		s0=$(date +%s)
-		for t in "${TARGETS[@]}"; do
-			run_cell "$group" "$rw" "$bs" "$depth" "$t"
+		# Rounds interleaved: a drift of the host over the cell's
+		# minutes falls on every target alike.
+		for ((round = 1; round <= ROUNDS; round++)); do
+			for t in "${TARGETS[@]}"; do
+				run_cell "$group" "$rw" "$bs" "$depth" "$t" "$round"
+			done
 		done
 		emit "FBLK-END $label rc=0 secs=$(($(date +%s) - s0))"
 	done
@@ -320,16 +327,20 @@ done
 # fio cells: qemu-img bench and attach cost on a preallocated image of the
 # first group's model and filesystem.
 read -r MODEL FS IMAGE <<<"${GROUPS_[0]}"
-if group_up "$MODEL" "$FS" prealloc; then
+if [ "$QEMUIMG_COUNT" -gt 0 ] || [ "$ATTACH_N" -gt 0 ] && group_up "$MODEL" "$FS" prealloc; then
 	echo "qemu_img_group	$MODEL $FS prealloc" >>$R/env.txt
-	emit "FBLK-BEGIN qemu-img bench"
-	s0=$(date +%s)
-	run_qemu_img
-	emit "FBLK-END qemu-img bench rc=0 secs=$(($(date +%s) - s0))"
-	emit "FBLK-BEGIN attach cost x$ATTACH_N"
-	s0=$(date +%s)
-	run_attach
-	emit "FBLK-END attach cost x$ATTACH_N rc=0 secs=$(($(date +%s) - s0))"
+	if [ "$QEMUIMG_COUNT" -gt 0 ]; then
+		emit "FBLK-BEGIN qemu-img bench"
+		s0=$(date +%s)
+		run_qemu_img
+		emit "FBLK-END qemu-img bench rc=0 secs=$(($(date +%s) - s0))"
+	fi
+	if [ "$ATTACH_N" -gt 0 ]; then
+		emit "FBLK-BEGIN attach cost x$ATTACH_N"
+		s0=$(date +%s)
+		run_attach
+		emit "FBLK-END attach cost x$ATTACH_N rc=0 secs=$(($(date +%s) - s0))"
+	fi
 fi
 group_down
 say done

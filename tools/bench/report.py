@@ -19,7 +19,7 @@ import os
 import sys
 
 CELL_FIELDS = ["model", "fs", "image", "rw", "bs", "depth", "target", "mode",
-               "kind", "json", "cpu_ticks", "t0", "t1", "status", "note"]
+               "kind", "json", "cpu_ticks", "t0", "t1", "status", "note", "round"]
 
 
 def read_kv(path):
@@ -117,17 +117,40 @@ def main():
                 r["cpu_us"] = int(c["cpu_ticks"]) * 1e6 / user_hz / figs["ios"]
         rows.append(r)
 
-    by_key = {(r["group"], r["cell"], r["target"]): r for r in rows}
+    # Each run's ratios are against the references' run of the same round.
+    by_round = {(r["group"], r["cell"], r["target"], r["round"]): r for r in rows}
     for r in rows:
         for kind, col in (("loop", "x_loop"), ("file", "x_raw")):
             name = ref.get((kind, r["mode"]))
-            other = by_key.get((r["group"], r["cell"], name)) if name else None
+            other = by_round.get((r["group"], r["cell"], name, r["round"])) if name else None
             r[col] = ratio(r.get("iops"), other.get("iops") if other else None)
+
+    # The tables show each target's median run (the lower one of an even
+    # count), with the spread of its rounds; ratios are of the medians.
+    runs = {}
+    for r in rows:
+        runs.setdefault((r["group"], r["cell"], r["target"]), []).append(r)
+    by_key = {}
+    for k, rs in runs.items():
+        good = sorted((r for r in rs if r.get("iops")), key=lambda r: r["iops"])
+        if not good:
+            by_key[k] = rs[0]
+            continue
+        m = dict(good[(len(good) - 1) // 2])
+        m.update(n=len(good), iops_min=good[0]["iops"], iops_max=good[-1]["iops"])
+        by_key[k] = m
+    for k, m in by_key.items():
+        for kind, col in (("loop", "x_loop"), ("file", "x_raw")):
+            name = ref.get((kind, m["mode"]))
+            other = by_key.get((k[0], k[1], name)) if name else None
+            m[col] = ratio(m.get("iops"), other.get("iops") if other else None)
+    rounds = max((m.get("n", 1) for m in by_key.values()), default=1)
 
     # CSV
     cols = ["kernel", "model", "fs", "image", "rw", "bs", "depth", "target",
             "mode", "iops", "mb_s", "lat_mean_us", "lat_p99_us",
-            "cpu_us_per_io", "x_loop", "x_raw", "status", "note", "fio_json"]
+            "cpu_us_per_io", "x_loop", "x_raw", "status", "note", "fio_json",
+            "round"]
     with open(os.path.join(run, "results.csv"), "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -139,7 +162,8 @@ def main():
                         r["rw"], r["bs"], r["depth"], r["target"], r["mode"],
                         num("iops", 1), num("mbps", 2), num("lat_us", 1),
                         num("p99_us", 1), num("cpu_us", 1), num("x_loop", 3),
-                        num("x_raw", 3), r["status"], r["note"], r["json"]])
+                        num("x_raw", 3), r["status"], r["note"], r["json"],
+                        r["round"]])
 
     groups = []
     for r in rows:
@@ -173,6 +197,10 @@ def main():
     out.append("- IOPS from fio (io_uring; O_DIRECT on every block device, the raw "
                "file as its mode says); ×loop and ×raw: a target's IOPS over loop's "
                "and the raw file's of the same mode (buffered or direct)")
+    if rounds > 1:
+        out.append(f"- {rounds} rounds of every target, interleaved: each figure is "
+                   "the target's median run, its rounds' lowest-highest in brackets; "
+                   "ratios are of the medians")
     out.append("")
     head = ["group", "workload"] + names
     for t in fblks:
@@ -188,8 +216,11 @@ def main():
         line = [r["group"], r["cell"]]
         for n in names:
             x = by_key.get(k + (n,))
-            line.append(fmt(x.get("iops")) if x and x.get("iops") else
-                        ("skip" if x and x["status"] == "skip" else "-"))
+            cell = (fmt(x.get("iops")) if x and x.get("iops") else
+                    ("skip" if x and x["status"] == "skip" else "-"))
+            if x and x.get("n", 1) > 1:
+                cell += f' ({fmt(x["iops_min"])}-{fmt(x["iops_max"])})'
+            line.append(cell)
         for t in fblks:
             x = by_key.get(k + (t["name"],), {})
             line += [fmt(x.get("x_loop"), 2), fmt(x.get("x_raw"), 2)]
@@ -235,16 +266,16 @@ def main():
     summary = "\n".join(out)
 
     det = ["### Every run", "",
-           "| group | workload | target | IOPS | MB/s | mean lat us | p99 us | "
+           "| group | workload | target | round | IOPS | MB/s | mean lat us | p99 us | "
            "CPU us/IO | ×loop | ×raw | note |",
-           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
         if r["status"] != "ok" or r.get("iops") is None:
-            det.append(f'| {r["group"]} | {r["cell"]} | {r["target"]} | {r["status"]} '
-                       f'| | | | | | | {r["note"]} |')
+            det.append(f'| {r["group"]} | {r["cell"]} | {r["target"]} | {r["round"]} '
+                       f'| {r["status"]} | | | | | | | {r["note"]} |')
             continue
         det.append(" | ".join([
-            f'| {r["group"]}', r["cell"], r["target"], fmt(r["iops"]),
+            f'| {r["group"]}', r["cell"], r["target"], r["round"], fmt(r["iops"]),
             fmt(r["mbps"], 1), fmt(r["lat_us"]), fmt(r["p99_us"]),
             fmt(r["cpu_us"]), fmt(r["x_loop"], 2), fmt(r["x_raw"], 2),
             (r["note"] or "") + " |"]))
