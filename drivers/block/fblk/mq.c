@@ -10,13 +10,9 @@
 
 #include "fblk.h"
 
-static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
-				  const struct blk_mq_queue_data *bd)
+static blk_status_t fblk_queue_one(struct fblk_queue *fq, struct request *rq)
 {
-	struct request *rq = bd->rq;
 	struct fblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	struct fblk_queue *fq = hctx->driver_data;
-	blk_status_t status;
 
 	/*
 	 * Nothing to send a request to: an unbound device (a flush comes
@@ -35,7 +31,16 @@ static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_IOERR;
 
 	cmd->queue = fq;
-	status = fblk_cmd_start(cmd);
+	return fblk_cmd_start(cmd);
+}
+
+static blk_status_t fblk_queue_rq(struct blk_mq_hw_ctx *hctx,
+				  const struct blk_mq_queue_data *bd)
+{
+	struct fblk_queue *fq = hctx->driver_data;
+	blk_status_t status = fblk_queue_one(fq, bd->rq);
+
+	/* Whatever became of this one, the burst's earlier ones may wait. */
 	if (bd->last)
 		fblk_issuer_kick(fq);
 	return status;
