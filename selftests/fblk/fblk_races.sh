@@ -3,7 +3,9 @@
 #
 # Races between attach, detach, open, partition scans and GET_INFO.
 #
-# For FBLK_RACE_SECONDS (default 30) these run in parallel:
+# For FBLK_RACE_SECONDS (default 30), and on a slow kernel (the debug build)
+# until each loop has run its minimum of rounds (at most 3 times as long
+# again), these run in parallel:
 #  - two attachers: `fblksetup -f --show -P` of an image with a partition
 #    table (one image each), then `fblksetup -d`, over and over;
 #  - a reader: opens and reads /dev/fblkN and /dev/fblkNp1 of whatever is
@@ -78,10 +80,14 @@ BUSY='Device or resource busy|No such device or address'
 GONE="$BUSY|No such file or directory|Input/output error"
 SCAN="$GONE|Invalid argument"
 
+# The loops run until the main script stops them; each notes its rounds so
+# far in $S/WORKER.n.
+running() { [ ! -e "$S/stop" ]; }
+
 attacher() {
-	local w=$1 img=$2 end=$3 dev n=0 fails=0
+	local w=$1 img=$2 dev n=0 fails=0
 	: >"$S/$w.bad"
-	while [ "$(date +%s)" -lt "$end" ]; do
+	while running; do
 		if run_ok "$w" "$BUSY" fblksetup -f --show -P "$img"; then
 			dev=$(cat "$S/$w.out")
 			echo "$dev" >>"$S/used"
@@ -89,6 +95,7 @@ attacher() {
 			sleep "0.0$((RANDOM % 5))"
 			run_ok "$w" "$BUSY" fblksetup -d "$dev" || fails=$((fails + 1))
 			n=$((n + 1))
+			echo "$n" >"$S/$w.n"
 		else
 			fails=$((fails + 1))
 		fi
@@ -100,9 +107,9 @@ attacher() {
 current() { cat "$S"/att*.cur 2>/dev/null; }
 
 reader() {
-	local end=$1 dev n=0 p1=0 bad=0
+	local dev n=0 p1=0 bad=0
 	: >"$S/reader.bad"
-	while [ "$(date +%s)" -lt "$end" ]; do
+	while running; do
 		for dev in $(current); do
 			run_ok reader "$GONE" dd if="$dev" of=/dev/null bs=4k count=4 status=none
 			if run_ok reader "$GONE" dd if="${dev}p1" of="$S/p1" bs=512 count=1 status=none &&
@@ -115,43 +122,59 @@ reader() {
 			fi
 			n=$((n + 1))
 		done
+		echo "$n" >"$S/reader.n"
 		sleep 0.1
 	done
 	echo "$n $p1 $bad" >"$S/reader.count"
 }
 
 rescanner() {
-	local end=$1 dev n=0
+	local dev n=0
 	: >"$S/rescan.bad"
-	while [ "$(date +%s)" -lt "$end" ]; do
+	while running; do
 		for dev in $(current); do
 			run_ok rescan "$SCAN" blockdev --rereadpt "$dev"
 			run_ok rescan "$SCAN|failed to|partition table" partx -u "$dev"
 			n=$((n + 1))
 		done
+		echo "$n" >"$S/rescan.n"
 		sleep 0.1
 	done
 	echo "$n" >"$S/rescan.count"
 }
 
 inspector() {
-	local end=$1 n=0
+	local n=0
 	: >"$S/info.bad"
-	while [ "$(date +%s)" -lt "$end" ]; do
+	while running; do
 		run_ok info "$GONE" fblksetup -a
 		run_ok info "$GONE" fblksetup -l -J
 		n=$((n + 1))
+		echo "$n" >"$S/info.n"
 		sleep 0.2
 	done
 	echo "$n" >"$S/info.count"
 }
 
-end=$(($(date +%s) + SECS))
-attacher att1 "$img1" "$end" &
-attacher att2 "$img2" "$end" &
-reader "$end" &
-rescanner "$end" &
-inspector "$end" &
+# rounds WORKER: how many it has run so far
+rounds() { cat "$S/$1.n" 2>/dev/null || echo 0; }
+enough_rounds() {
+	[ $(($(rounds att1) + $(rounds att2))) -ge 6 ] && [ "$(rounds reader)" -ge 5 ] &&
+		[ "$(rounds rescan)" -ge 5 ] && [ "$(rounds info)" -ge 5 ]
+}
+
+rm -f "$S/stop" "$S"/*.n
+attacher att1 "$img1" &
+attacher att2 "$img2" &
+reader &
+rescanner &
+inspector &
+sleep "$SECS"
+deadline=$(($(date +%s) + 3 * SECS))
+while ! enough_rounds && [ "$(date +%s)" -lt "$deadline" ]; do
+	sleep 1
+done
+touch "$S/stop"
 wait
 
 read -r a1 f1 <"$S/att1.count"
