@@ -424,14 +424,22 @@ static void fblk_read_ahead(struct fblk_cmd *cmd)
 	fblk_lower_exit(&scope);
 }
 
+static void fblk_hand_off(struct fblk_cmd *cmd);
+
 /*
  * Read what is cached without blocking, start readahead for the rest, park
  * on the first folio still being read.  The first attempt starts no I/O
  * (IOCB_NOIO) unless the policy leaves readahead to the lower file itself.
  * Like io_uring's, these attempts may start lower I/O even for a REQ_NOWAIT
  * submitter: they never wait for it.
+ *
+ * From ->queue_rq only the IOCB_NOIO attempt is made: readahead takes the
+ * lower mapping's invalidate_lock, and the submitter may hold an upper
+ * filesystem's (ext4 on fblk on a file on ext4: the upper readahead flushes
+ * its plug into ->queue_rq with it held; lockdep reports the nesting).  A
+ * read that misses there goes to the queue's issuer, which holds nothing.
  */
-static void fblk_buffered_read(struct fblk_cmd *cmd)
+static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 {
 	struct fblk_device *dev = cmd->dev;
 	bool tuned = dev->ra_policy != FBLK_RA_OFF;
@@ -443,9 +451,14 @@ static void fblk_buffered_read(struct fblk_cmd *cmd)
 		return;
 	}
 	do {
-		ret = fblk_issue(cmd, flags | (tuned ? IOCB_NOIO : 0), false);
+		ret = fblk_issue(cmd, flags | (tuned || in_queue_rq ? IOCB_NOIO : 0),
+				 false);
 		if (fblk_would_block(ret)) {
 			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
+			if (in_queue_rq) {
+				fblk_hand_off(cmd);
+				return;
+			}
 			if (tuned)
 				fblk_read_ahead(cmd);
 			if (fblk_read_arm_waitq(cmd, &ret))
@@ -471,7 +484,7 @@ static void fblk_retry_work(struct work_struct *work)
 		if (++cmd->retries > FBLK_MAX_RETRIES)
 			fblk_read_blocking(cmd);
 		else
-			fblk_buffered_read(cmd);
+			fblk_buffered_read(cmd, false);
 	}
 }
 
@@ -671,13 +684,14 @@ static void fblk_cmd_defer(struct fblk_cmd *cmd)
 		fblk_queue_retry(cmd);
 }
 
-/* The first attempt at a read or write, never blocking. */
-static void fblk_cmd_dispatch(struct fblk_cmd *cmd)
+/*
+ * The first attempt at a read or write, never blocking: by the submitter
+ * itself (@in_queue_rq) or by the queue's issuer.
+ */
+static void fblk_cmd_dispatch(struct fblk_cmd *cmd, bool in_queue_rq)
 {
 	struct fblk_device *dev = cmd->dev;
 
-	if (dev->io_mode != FBLK_IO_DIRECT && !fblk_cmd_is_write(cmd))
-		fblk_ra_note(cmd);
 	if (fblk_stack_is_deep())
 		fblk_cmd_defer(cmd);
 	else if (dev->io_mode == FBLK_IO_DIRECT)
@@ -685,7 +699,7 @@ static void fblk_cmd_dispatch(struct fblk_cmd *cmd)
 	else if (fblk_cmd_is_write(cmd))
 		fblk_buffered_write(cmd);
 	else
-		fblk_buffered_read(cmd);
+		fblk_buffered_read(cmd, in_queue_rq);
 }
 
 /*
@@ -707,7 +721,7 @@ static void fblk_issue_work(struct work_struct *work)
 	batch = llist_reverse_order(batch);
 	llist_for_each_entry_safe(cmd, next, batch, issue_node) {
 		cmd->submitter = current;
-		fblk_cmd_dispatch(cmd);
+		fblk_cmd_dispatch(cmd, false);
 	}
 }
 
@@ -780,13 +794,16 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 		return nowait ? BLK_STS_AGAIN : BLK_STS_RESOURCE;
 	blk_mq_start_request(rq);
 
+	/* In submission order, whoever issues it: auto's streams are in it. */
+	if (cmd->dev->io_mode != FBLK_IO_DIRECT && req_op(rq) == REQ_OP_READ)
+		fblk_ra_note(cmd);
 	issue_inline = fblk_cmd_issue_inline(cmd);
 	if (fblk_cmd_blocks(cmd))
 		fblk_punt(cmd, true);
 	else if (!issue_inline)
 		fblk_hand_off(cmd);
 	else
-		fblk_cmd_dispatch(cmd);
+		fblk_cmd_dispatch(cmd, true);
 	return BLK_STS_OK;
 }
 

@@ -94,8 +94,9 @@ static bool fblk_ra_continues_stream(struct fblk_queue *fq, loff_t pos,
 }
 
 /*
- * Note a read as it is first dispatched, cached or not: a stream that is
- * partly cached must still be recognised when it reaches the uncached part.
+ * Note a read as ->queue_rq takes it, cached or not, whoever issues it: a
+ * stream that is partly cached must still be recognised when it reaches
+ * the uncached part.
  */
 void fblk_ra_note(struct fblk_cmd *cmd)
 {
