@@ -437,7 +437,8 @@ static void fblk_hand_off(struct fblk_cmd *cmd);
  * lower mapping's invalidate_lock, and the submitter may hold an upper
  * filesystem's (ext4 on fblk on a file on ext4: the upper readahead flushes
  * its plug into ->queue_rq with it held; lockdep reports the nesting).  A
- * read that misses there goes to the queue's issuer, which holds nothing.
+ * read that misses there goes to the queue's issuer, which holds nothing;
+ * so does every read of a block device (see fblk_probe_caps()).
  */
 static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 {
@@ -448,6 +449,10 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 
 	if (!dev->caps.nowait || !dev->caps.buf_rasync) {
 		fblk_punt(cmd, true);
+		return;
+	}
+	if (in_queue_rq && !dev->caps.buf_read_inline) {
+		fblk_hand_off(cmd);
 		return;
 	}
 	do {
