@@ -201,12 +201,7 @@ static void fblk_probe_caps(struct file *file, struct fblk_caps *caps)
 	caps->buf_wasync = fblk_file_buf_wasync(file);
 	caps->dontcache = fblk_file_dontcache(file);
 	caps->punch = fblk_backing_can_punch(file);
-	/*
-	 * A block device's buffered read takes its inode lock, blocking even
-	 * under IOCB_NOWAIT (7.x): not from a submitter that may hold another
-	 * block device's (mkfs reading /dev/fblkN flushes its plug into us).
-	 */
-	caps->buf_read_inline = !S_ISBLK(file->f_mapping->host->i_mode);
+	caps->blkdev = S_ISBLK(file->f_mapping->host->i_mode);
 }
 
 static const char * const fblk_io_mode_names[] = {

@@ -82,7 +82,7 @@ struct fblk_caps {
 	bool buf_rasync;	/* buffered reads can wait on a waitq */
 	bool buf_wasync;	/* buffered writes honour IOCB_NOWAIT */
 	bool dontcache;		/* uncached buffered I/O (RWF_DONTCACHE) */
-	bool buf_read_inline;	/* cached reads safe from ->queue_rq */
+	bool blkdev;		/* the backing file is a block device */
 	bool punch;		/* holes can be punched */
 };
 

@@ -437,8 +437,7 @@ static void fblk_hand_off(struct fblk_cmd *cmd);
  * lower mapping's invalidate_lock, and the submitter may hold an upper
  * filesystem's (ext4 on fblk on a file on ext4: the upper readahead flushes
  * its plug into ->queue_rq with it held; lockdep reports the nesting).  A
- * read that misses there goes to the queue's issuer, which holds nothing;
- * so does every read of a block device (see fblk_probe_caps()).
+ * read that misses there goes to the queue's issuer, which holds nothing.
  */
 static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 {
@@ -449,10 +448,6 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 
 	if (!dev->caps.nowait || !dev->caps.buf_rasync) {
 		fblk_punt(cmd, true);
-		return;
-	}
-	if (in_queue_rq && !dev->caps.buf_read_inline) {
-		fblk_hand_off(cmd);
 		return;
 	}
 	do {
@@ -768,6 +763,26 @@ static bool fblk_cmd_blocks(struct fblk_cmd *cmd)
 }
 
 /*
+ * What ->queue_rq may call into the backing file for, under whatever locks
+ * of an upper filesystem or block device the submitter holds (it flushes
+ * its plug into us), without nesting lower locks of the same kinds under
+ * them (lockdep, on the debug kernel, over stacks of fblk, ext4 and fblk):
+ *  - direct I/O on a block device, which takes no lock; on a file, ext4
+ *    maps blocks under i_data_sem, blocking even under IOCB_NOWAIT;
+ *  - buffered reads of a file, whose cached attempt takes only trylocks;
+ *    a block device's buffered read takes its inode lock, blocking (7.x);
+ *  - buffered writes where NOWAIT is offered (xfs: trylocks).
+ */
+static bool fblk_cmd_inline_safe(struct fblk_cmd *cmd)
+{
+	struct fblk_device *dev = cmd->dev;
+
+	if (dev->io_mode == FBLK_IO_DIRECT)
+		return dev->caps.blkdev;
+	return fblk_cmd_is_write(cmd) || !dev->caps.blkdev;
+}
+
+/*
  * Up to inline_depth requests in flight on the queue, the submitter issues
  * a request itself: the shortest path, for shallow queues.  Beyond, it
  * hands the request to the queue's issuer, which also suits a REQ_NOWAIT
@@ -805,7 +820,7 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 	issue_inline = fblk_cmd_issue_inline(cmd);
 	if (fblk_cmd_blocks(cmd))
 		fblk_punt(cmd, true);
-	else if (!issue_inline)
+	else if (!issue_inline || !fblk_cmd_inline_safe(cmd))
 		fblk_hand_off(cmd);
 	else
 		fblk_cmd_dispatch(cmd, true);
