@@ -2,8 +2,10 @@
 /*
  * The I/O engine: each request becomes kiocbs on its queue's backing file.
  *
- * A read or write is first tried from ->queue_rq itself with IOCB_NOWAIT:
- * what completes or queues there costs no context switch.
+ * A read or write is first tried with IOCB_NOWAIT, from ->queue_rq itself
+ * where that takes no blocking lock of the lower file (fblk_cmd_inline_safe())
+ * and the queue is shallow, else by the queue's issuer: what completes or
+ * queues in ->queue_rq costs no context switch.
  *
  *  - Direct I/O queues its kiocb and completes through ->ki_complete.  If
  *    NOWAIT says it would block (block allocation, lock contention), the
