@@ -103,6 +103,8 @@ struct fblk_queue {
 	 */
 	struct llist_head	issues;
 	struct work_struct	issue_work;
+	/* The issuer's plug while it runs a batch: the one lower calls keep. */
+	struct blk_plug		*issuer_plug;
 	atomic_t		inflight;
 	/* ra_policy auto: where the last read ended, and how many in a row. */
 	loff_t			ra_next;

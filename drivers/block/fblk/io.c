@@ -35,7 +35,9 @@
  * lower path that waits for its own I/O (ext4 reads extent blocks during
  * readahead even under IOCB_NOWAIT) would wait forever.  With the list
  * hidden, lower bios are dispatched at once, and stacked fblk levels
- * recurse, bounded by fblk_stack_is_deep().
+ * recurse, bounded by fblk_stack_is_deep().  The one plug kept is the
+ * issuer's own, held over its batch: nobody is flushing it, and the lower
+ * bios of a whole batch then reach the lower device in one go.
  */
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
@@ -222,14 +224,16 @@ struct fblk_lower_scope {
 	struct bio_list		*bio_list;
 };
 
-static void fblk_lower_enter(struct fblk_lower_scope *scope)
+static void fblk_lower_enter(struct fblk_lower_scope *scope,
+			     struct fblk_queue *fq)
 {
 	scope->noio = memalloc_noio_save();
 	scope->journal_info = current->journal_info;
 	current->journal_info = NULL;
 	fblk_plug_forget_time();
 	scope->plug = current->plug;
-	current->plug = NULL;
+	if (current->plug != READ_ONCE(fq->issuer_plug))
+		current->plug = NULL;
 	scope->bio_list = current->bio_list;
 	current->bio_list = NULL;
 }
@@ -272,7 +276,7 @@ static ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async)
 	if (flags & IOCB_WAITQ)
 		iocb->ki_waitq = &cmd->wpq;
 
-	fblk_lower_enter(&scope);
+	fblk_lower_enter(&scope, cmd->queue);
 	if (write)
 		ret = file->f_op->write_iter(iocb, &iter);
 	else
@@ -420,7 +424,7 @@ static void fblk_read_ahead(struct fblk_cmd *cmd)
 	if (cmd->ra_done)
 		return;
 	cmd->ra_done = true;
-	fblk_lower_enter(&scope);
+	fblk_lower_enter(&scope, cmd->queue);
 	fblk_ra_start(cmd, fblk_cmd_pos(cmd) + cmd->done,
 		      blk_rq_bytes(rq_of(cmd)) - cmd->done);
 	fblk_lower_exit(&scope);
@@ -637,7 +641,7 @@ static void fblk_pool_job(struct fblk_cmd *cmd)
 			fblk_direct_issue(cmd, false);
 		return;
 	default:
-		fblk_lower_enter(&scope);
+		fblk_lower_enter(&scope, cmd->queue);
 		err = fblk_do_sync_op(cmd);
 		fblk_lower_exit(&scope);
 		fblk_cmd_finish(cmd, errno_to_blk_status(err));
@@ -709,6 +713,11 @@ static void fblk_cmd_dispatch(struct fblk_cmd *cmd, bool in_queue_rq)
  * CPU of the scheduler's choosing: with a deep queue, the submitter only
  * queues requests while the work of issuing them, and of completing the
  * lower I/O it starts, runs in parallel elsewhere.
+ *
+ * The batch is plugged: its lower bios go down together when it ends (or
+ * when the issuer sleeps), as io_uring plugs a batch of submissions.  The
+ * plug is cleared from the queue before it is flushed, since the flush may
+ * call a stacked fblk's ->queue_rq, which must hide it like any other.
  */
 static void fblk_issue_work(struct work_struct *work)
 {
@@ -716,15 +725,20 @@ static void fblk_issue_work(struct work_struct *work)
 					     issue_work);
 	struct llist_node *batch = llist_del_all(&fq->issues);
 	struct fblk_cmd *cmd, *next;
+	struct blk_plug plug;
 
 	if (!batch)
 		return;
 	fblk_stat_inc(fq->dev, FBLK_STAT_ISSUER_RUNS);
 	batch = llist_reverse_order(batch);
+	blk_start_plug(&plug);
+	WRITE_ONCE(fq->issuer_plug, &plug);
 	llist_for_each_entry_safe(cmd, next, batch, issue_node) {
 		cmd->submitter = current;
 		fblk_cmd_dispatch(cmd, false);
 	}
+	WRITE_ONCE(fq->issuer_plug, NULL);
+	blk_finish_plug(&plug);
 }
 
 /*
