@@ -26,6 +26,7 @@ SPLAT = re.compile(
     r"|inconsistent lock state|suspicious RCU usage"
     r"|INFO: task .* blocked for more than|rcu_.*detected stall|RCU stall"
     r"|unreferenced object|Kernel panic|Call Trace:")
+NEW_REPORT = re.compile(r"WARNING:")
 MARKER = re.compile(r"fblk-selftest: (begin|end) (\S+)")
 TIMESTAMP = re.compile(r"^\s*\[\s*\d+\.\d+\]\s?")
 TAP_RESULT = re.compile(r"^(not ok|ok)\b\s*(\d+)?\s*(?:-\s*)?([^#]*?)\s*(?:#\s*(.*))?$")
@@ -200,7 +201,11 @@ def find_splats(lines):
             continue
         if not SPLAT.search(line):
             continue
-        if last_start is not None and i - last_start < SPLAT_SPAN:
+        # A WARNING always opens a report of its own: two can follow each
+        # other closer than SPLAT_SPAN, and the second must not be known
+        # only by its "Call Trace:".
+        if last_start is not None and i - last_start < SPLAT_SPAN and \
+                not NEW_REPORT.search(line):
             continue
         last_start = i
         context = []
