@@ -35,6 +35,8 @@ TAP_PLAN = re.compile(r"^1\.\.(\d+)")
 # Call Trace of a WARNING) belongs to the same report.
 SPLAT_SPAN = 60
 CONTEXT_LINES = 40
+DIAG_LINES = 30
+ALLOW_SKIP = os.environ.get("FBLK_ALLOW_SKIP") == "1"
 # Splats of the kernel's own making, reported as such (ok, with the splat
 # shown) instead of failing the run: each names the test that may meet it,
 # the title, a function its call trace must show, and why it is not ours.
@@ -49,8 +51,6 @@ KNOWN_SPLATS = [
      "(block/blk-mq.c, blk-mq-tag.c); met when an injected allocation "
      "failure fails the tag set of FBLK_CTL_ADD"),
 ]
-DIAG_LINES = 30
-ALLOW_SKIP = os.environ.get("FBLK_ALLOW_SKIP") == "1"
 
 
 class Report:
