@@ -16,7 +16,11 @@
  *  auto        per queue: a read that starts where the queue's previous
  *              read ended continues a stream (as sequential), any other is
  *              read exactly; so is a read the upper page cache already
- *              issued as readahead (REQ_RAHEAD): no byte is read ahead twice
+ *              issued as readahead (REQ_RAHEAD): no byte is read ahead
+ *              twice; and so is a stream whose reads in flight on the queue
+ *              already cover the window: they are its readahead, issued in
+ *              parallel, where a window ahead of them would put the lower
+ *              reads in a row
  *  off         fblk stays out of it: the backing file reads ahead as the
  *              kernel's own heuristics decide for any reader
  */
@@ -93,6 +97,14 @@ static bool fblk_ra_continues_stream(struct fblk_queue *fq, loff_t pos,
 	return streak + 1 >= FBLK_RA_STREAM_MIN;
 }
 
+/* ra_policy auto: do the reads in flight on the queue cover its window? */
+static bool fblk_ra_stream_is_deep(struct fblk_queue *fq, unsigned int len)
+{
+	u64 window = (u64)READ_ONCE(fq->file->f_ra.ra_pages) << PAGE_SHIFT;
+
+	return (u64)atomic_read(&fq->inflight) * len >= window;
+}
+
 /*
  * Note a read as ->queue_rq takes it, cached or not, whoever issues it: a
  * stream that is partly cached must still be recognised when it reaches
@@ -103,13 +115,14 @@ void fblk_ra_note(struct fblk_cmd *cmd)
 	struct request *rq = fblk_cmd_rq(cmd);
 	struct fblk_device *dev = cmd->dev;
 	loff_t pos = (loff_t)blk_rq_pos(rq) << SECTOR_SHIFT;
+	unsigned int len = blk_rq_bytes(rq);
 	bool stream;
 
 	switch (dev->ra_policy) {
 	case FBLK_RA_AUTO:
-		stream = fblk_ra_continues_stream(cmd->queue, pos,
-						  blk_rq_bytes(rq));
-		cmd->ra_stream = stream && !(rq->cmd_flags & REQ_RAHEAD);
+		stream = fblk_ra_continues_stream(cmd->queue, pos, len);
+		cmd->ra_stream = stream && !(rq->cmd_flags & REQ_RAHEAD) &&
+				 !fblk_ra_stream_is_deep(cmd->queue, len);
 		break;
 	case FBLK_RA_SEQUENTIAL:
 		cmd->ra_stream = true;
