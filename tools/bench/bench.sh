@@ -10,6 +10,8 @@
 #                          targets once, then again): the tables show each
 #                          target's median run, and the spread beside it
 #   NULL_LAT_US=1000       null_blk completion latency
+#   SIZE_NULL=2048         MiB of image on null_blk (the VM gets twice that
+#                          and 2 GiB more: FBLK_VM_MEM overrides)
 #   TARGETS=<file>         the target list (default tools/bench/targets)
 #   QEMUIMG_COUNT=20000 ATTACH_N=200
 #
@@ -96,6 +98,7 @@ build_kublk() {
 	printf 'NULL_LAT_US=%q\n' "${NULL_LAT_US:-1000}"
 	printf 'QEMUIMG_COUNT=%q\n' "${QEMUIMG_COUNT:-20000}"
 	printf 'ATTACH_N=%q\n' "${ATTACH_N:-200}"
+	printf 'SIZE_NULL=%q\n' "${SIZE_NULL:-2048}"
 } >"$run_dir/bench.env"
 
 # Time limits: each cell (all targets of one workload) reports to the host
@@ -107,7 +110,10 @@ export FBLK_TEST_TIMEOUT=$((rounds * ntargets * (runtime * 4 + 90)))
 export FBLK_VM_TIMEOUT=$((1200 + rounds * ncells * ntargets * (runtime + 15)))
 log "$ncells cells x $ntargets targets x $runtime s x $rounds round(s) (profile ${profile##*/})"
 
-"$here/../vm/vm.sh" -k "$spec" -m bench -o "$run_dir" >/dev/null
+# The null_blk model keeps its image in the guest's memory, beside the page
+# cache that reads it.
+FBLK_VM_MEM=${FBLK_VM_MEM:-$((${SIZE_NULL:-2048} * 2 + 2048))} \
+	"$here/../vm/vm.sh" -k "$spec" -m bench -o "$run_dir" >/dev/null
 exec 7>&-
 
 {

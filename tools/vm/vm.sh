@@ -22,6 +22,7 @@
 #
 # Only one VM runs at a time on the machine: the others wait for
 # FBLK_VM_LOCK (default /tmp/fblk-vm.lock; 0 disables the lock).
+# FBLK_VM_MEM: the guest's memory in MiB (default 3072).
 set -euo pipefail
 # Parsed whole before it runs: editing this file cannot derail a running make.
 {
@@ -91,7 +92,7 @@ if [ "$KMODROOT" != "$KROOT" ]; then
 	modshare=(-virtfs "local,path=$KMODROOT/lib/modules/$KVER_FULL,mount_tag=modules,security_model=none,readonly=on,multidevs=remap")
 	append+=" fblk.modules=9p"
 fi
-qemu=(qemu-system-x86_64 -cpu max -smp 2 -m 3072 -nographic -no-reboot
+qemu=(qemu-system-x86_64 -cpu max -smp 2 -m "${FBLK_VM_MEM:-3072}" -nographic -no-reboot
 	-kernel "$KIMAGE" -initrd "$initrd" -append "$append"
 	-virtfs "local,path=$KROOT,mount_tag=root,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$out,mount_tag=fblk,security_model=none,multidevs=remap"
