@@ -836,6 +836,7 @@ static void fblk_free_resources(struct fblk_device *dev)
 	for (i = 0; dev->queues && i < dev->tag_set.nr_hw_queues; i++) {
 		cancel_work_sync(&dev->queues[i].issue_work);
 		cancel_work_sync(&dev->queues[i].retry_work);
+		cancel_work_sync(&dev->queues[i].reissue_work);
 	}
 	if (dev->pool)
 		destroy_workqueue(dev->pool);

@@ -69,6 +69,7 @@ enum fblk_stat {
 	FBLK_STAT_RA_STREAM,		/* ... of them as part of a stream */
 	FBLK_STAT_RA_PAGES,		/* pages the requests asked to read */
 	FBLK_STAT_ISSUER_RUNS,		/* batches the issuers took, a wakeup each */
+	FBLK_STAT_REISSUED,		/* direct kiocbs issued again without NOWAIT */
 	FBLK_NR_STATS
 };
 
@@ -103,6 +104,12 @@ struct fblk_queue {
 	 */
 	struct llist_head	issues;
 	struct work_struct	issue_work;
+	/*
+	 * Direct kiocbs to issue again without NOWAIT (it refused them, or
+	 * they were cut short), one after another by the queue's reissuer.
+	 */
+	struct llist_head	reissues;
+	struct work_struct	reissue_work;
 	/* The issuer's plug while it runs a batch: the one lower calls keep. */
 	struct blk_plug		*issuer_plug;
 	atomic_t		inflight;
@@ -139,7 +146,7 @@ struct fblk_device {
 	struct blk_mq_tag_set	tag_set;
 	struct gendisk		*disk;
 	struct fblk_queue	*queues;
-	/* The bounded pool: what must block, and direct I/O reissued. */
+	/* The bounded pool: what must block. */
 	struct workqueue_struct	*pool;
 	atomic_t		pool_depth;
 	atomic_t		pool_depth_max;
@@ -156,6 +163,7 @@ struct fblk_cmd {
 	struct wait_page_queue	wpq;
 	struct llist_node	retry_node;
 	struct llist_node	issue_node;
+	struct llist_node	reissue_node;
 	struct work_struct	work;		/* pool job */
 	/* The task that ran ->queue_rq: finishing there is an inline completion. */
 	struct task_struct	*submitter;
@@ -166,7 +174,6 @@ struct fblk_cmd {
 	atomic_t		ref;
 	long			ret;
 	bool			nowait;		/* the kiocb in flight had NOWAIT */
-	bool			blocking;	/* the pool job may block */
 	bool			ra_done;	/* readahead started for it */
 	bool			ra_stream;	/* read ahead as a stream */
 	blk_status_t		status;

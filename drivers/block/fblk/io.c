@@ -9,7 +9,8 @@
  *
  *  - Direct I/O queues its kiocb and completes through ->ki_complete.  If
  *    NOWAIT says it would block (block allocation, lock contention), the
- *    kiocb is reissued from the pool without NOWAIT, still asynchronous.
+ *    queue's reissuer issues the kiocb again without NOWAIT, still
+ *    asynchronous.
  *  - A buffered read that would block arms IOCB_WAITQ with the request's own
  *    wait_page_queue: the read queues us on the folio it needs and returns.
  *    Our wake function lets through only wakeups for that folio, and puts
@@ -54,12 +55,16 @@
 
 /* Runs the retry batches: short jobs, woken from I/O completion. */
 static struct workqueue_struct *fblk_retry_wq;
-/* Runs the queues' issuers: requests a busy submitter left behind. */
+/*
+ * Runs the queues' issuers (requests a busy submitter left behind) and
+ * reissuers (direct kiocbs NOWAIT refused).
+ */
 static struct workqueue_struct *fblk_issue_wq;
 
 static void fblk_pool_work(struct work_struct *work);
 static void fblk_retry_work(struct work_struct *work);
 static void fblk_issue_work(struct work_struct *work);
+static void fblk_reissue_work(struct work_struct *work);
 
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev)
 {
@@ -75,6 +80,8 @@ void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev)
 	INIT_WORK(&fq->retry_work, fblk_retry_work);
 	init_llist_head(&fq->issues);
 	INIT_WORK(&fq->issue_work, fblk_issue_work);
+	init_llist_head(&fq->reissues);
+	INIT_WORK(&fq->reissue_work, fblk_reissue_work);
 	atomic_set(&fq->inflight, 0);
 }
 
@@ -286,11 +293,10 @@ static ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async)
 }
 
 /* The pool: jobs that may block, bounded by the device's pool_size. */
-static void fblk_punt(struct fblk_cmd *cmd, bool blocking)
+static void fblk_punt(struct fblk_cmd *cmd)
 {
 	struct fblk_device *dev = cmd->dev;
 
-	cmd->blocking = blocking;
 	fblk_stat_inc(dev, FBLK_STAT_PUNTS);
 	fblk_atomic_max(&dev->pool_depth_max,
 			atomic_inc_return(&dev->pool_depth));
@@ -310,19 +316,37 @@ static bool fblk_would_block(long ret)
 	return ret == -EAGAIN || ret == -EOPNOTSUPP;
 }
 
+/*
+ * Issue a direct kiocb again, without NOWAIT, from the queue's reissuer:
+ * one context per queue issuing one kiocb after another, as loop's worker
+ * does.  Issuing blocks only for what NOWAIT refused (allocating blocks in
+ * a sparse file takes the inode's allocation lock), and completion stays
+ * asynchronous, so one context keeps up; a pool's worth of them would only
+ * contend for the lower filesystem's locks.  Measured with xfs on 6.1,
+ * sparse 4 KiB random writes at depth 32: the pool's 64 workers took
+ * twice loop's CPU per write, one took about loop's.
+ */
+static void fblk_reissue(struct fblk_cmd *cmd)
+{
+	struct fblk_queue *fq = cmd->queue;
+
+	fblk_stat_inc(cmd->dev, FBLK_STAT_REISSUED);
+	if (llist_add(&cmd->reissue_node, &fq->reissues))
+		queue_work(fblk_issue_wq, &fq->reissue_work);
+}
+
 static void fblk_direct_done(struct fblk_cmd *cmd)
 {
 	long ret = cmd->ret;
 
 	if (cmd->nowait && fblk_would_block(ret)) {
-		/* It would have blocked: reissue from the pool, without NOWAIT. */
 		fblk_stat_inc(cmd->dev, FBLK_STAT_NOWAIT_EAGAIN);
-		fblk_punt(cmd, false);
+		fblk_reissue(cmd);
 		return;
 	}
-	/* Completion may run in interrupt context: continue from the pool. */
+	/* Completion may run in interrupt context: continue elsewhere. */
 	if (fblk_rw_progress(cmd, ret))
-		fblk_punt(cmd, false);
+		fblk_reissue(cmd);
 }
 
 static void fblk_kiocb_put(struct fblk_cmd *cmd)
@@ -357,6 +381,18 @@ static void fblk_direct_issue(struct fblk_cmd *cmd, bool nowait)
 	fblk_kiocb_put(cmd);
 }
 
+static void fblk_reissue_work(struct work_struct *work)
+{
+	struct fblk_queue *fq = container_of(work, struct fblk_queue,
+					     reissue_work);
+	struct llist_node *batch = llist_del_all(&fq->reissues);
+	struct fblk_cmd *cmd, *next;
+
+	batch = llist_reverse_order(batch);
+	llist_for_each_entry_safe(cmd, next, batch, reissue_node)
+		fblk_direct_issue(cmd, false);
+}
+
 /* ---- buffered I/O ---- */
 
 static int fblk_buffered_flags(struct fblk_cmd *cmd)
@@ -367,7 +403,7 @@ static int fblk_buffered_flags(struct fblk_cmd *cmd)
 static void fblk_read_blocking(struct fblk_cmd *cmd)
 {
 	fblk_stat_inc(cmd->dev, FBLK_STAT_BLOCKING_FALLBACKS);
-	fblk_punt(cmd, true);
+	fblk_punt(cmd);
 }
 
 /* One work item retries every request queued before it runs. */
@@ -453,7 +489,7 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 	ssize_t ret;
 
 	if (!dev->caps.nowait || !dev->caps.buf_rasync) {
-		fblk_punt(cmd, true);
+		fblk_punt(cmd);
 		return;
 	}
 	do {
@@ -500,17 +536,17 @@ static void fblk_buffered_write(struct fblk_cmd *cmd)
 	ssize_t ret;
 
 	if (!dev->caps.nowait || !dev->caps.buf_wasync) {
-		fblk_punt(cmd, true);
+		fblk_punt(cmd);
 		return;
 	}
 	ret = fblk_issue(cmd, IOCB_NOWAIT | fblk_buffered_flags(cmd), false);
 	if (fblk_would_block(ret)) {
 		fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
-		fblk_punt(cmd, true);
+		fblk_punt(cmd);
 		return;
 	}
 	if (fblk_rw_progress(cmd, ret))
-		fblk_punt(cmd, true);
+		fblk_punt(cmd);
 }
 
 /* ---- the pool ---- */
@@ -635,10 +671,7 @@ static void fblk_pool_job(struct fblk_cmd *cmd)
 	switch (req_op(rq_of(cmd))) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
-		if (cmd->blocking)
-			fblk_rw_blocking(cmd);
-		else
-			fblk_direct_issue(cmd, false);
+		fblk_rw_blocking(cmd);
 		return;
 	default:
 		fblk_lower_enter(&scope, cmd->queue);
@@ -683,9 +716,9 @@ static bool fblk_stack_is_deep(void)
 static void fblk_cmd_defer(struct fblk_cmd *cmd)
 {
 	if (cmd->dev->io_mode == FBLK_IO_DIRECT)
-		fblk_punt(cmd, false);
+		fblk_reissue(cmd);
 	else if (fblk_cmd_is_write(cmd))
-		fblk_punt(cmd, true);
+		fblk_punt(cmd);
 	else
 		fblk_queue_retry(cmd);
 }
@@ -835,7 +868,7 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 		fblk_ra_note(cmd);
 	issue_inline = fblk_cmd_issue_inline(cmd);
 	if (fblk_cmd_blocks(cmd))
-		fblk_punt(cmd, true);
+		fblk_punt(cmd);
 	else if (!issue_inline || !fblk_cmd_inline_safe(cmd))
 		fblk_hand_off(cmd);
 	else
