@@ -23,7 +23,7 @@ NB=fblkeng
 RAMDISK=/dev/ram2
 DMERR=fblkeng-err
 
-tap_plan 13
+tap_plan 14
 fblk_require_module || tap_done
 
 dmesg_start=$(dmesg | wc -l)
@@ -158,6 +158,27 @@ else
 	else
 		not_ok "direct random reads: queued_async, (almost) no punts" "fio failed"
 	fi
+fi
+# ---- 3a: a large read is one request ----
+# Without a limit of its own the queue would cut requests at 255 sectors: a
+# 128 KiB read would arrive as 127.5 KiB and a 512-byte request.  512 KiB
+# is 128 pages of dd's buffer: the queue's default 128 segments.
+if [ -n "$dev" ]; then
+	snap "$dev" "$S/a"
+	if dd if="$dev" of=/dev/null bs=512K count=1 skip=3 iflag=direct status=none 2>"$S/err"; then
+		snap "$dev" "$S/b"
+		reqs=$(delta "$S/a" "$S/b" rq_reads)
+		diag "one 512 KiB O_DIRECT read: $reqs request(s), max_sectors_kb $(cat "/sys/block/${dev##*/}/queue/max_sectors_kb")"
+		if [ "$reqs" = 1 ]; then
+			ok "a 512 KiB read reaches the queue as one request"
+		else
+			not_ok "a 512 KiB read reaches the queue as one request" "$reqs requests"
+		fi
+	else
+		not_ok "a 512 KiB read reaches the queue as one request" "dd: $(cat "$S/err")"
+	fi
+else
+	not_ok "a 512 KiB read reaches the queue as one request" "no device"
 fi
 # ---- 3b: a burst of requests wakes the queue's issuer once ----
 # 16 SQEs per io_uring_enter reach ->queue_rq as one plugged burst; with 32
