@@ -322,9 +322,9 @@ static bool fblk_would_block(long ret)
  * does.  Issuing blocks only for what NOWAIT refused (allocating blocks in
  * a sparse file takes the inode's allocation lock), and completion stays
  * asynchronous, so one context keeps up; a pool's worth of them would only
- * contend for the lower filesystem's locks.  Measured with xfs on 6.1,
- * sparse 4 KiB random writes at depth 32: the pool's 64 workers took
- * twice loop's CPU per write, one took about loop's.
+ * contend for the lower filesystem's locks.  xfs on 6.1, sparse 4 KiB
+ * random writes at depth 32, two rounds: 64 workers 999 and 477 us of CPU
+ * per write, one worker 494 and 392, loop 454 and 403.
  */
 static void fblk_reissue(struct fblk_cmd *cmd)
 {
