@@ -165,7 +165,11 @@ struct fblk_cmd {
 	struct llist_node	issue_node;
 	struct llist_node	reissue_node;
 	struct work_struct	work;		/* pool job */
-	/* The task that ran ->queue_rq: finishing there is an inline completion. */
+	/*
+	 * The task making the first attempt (->queue_rq's or the issuer):
+	 * finishing in it, not in an interrupt it took, is an inline
+	 * completion.  Cleared when the request goes to another context.
+	 */
 	struct task_struct	*submitter;
 	/* Bytes of the request already transferred by earlier partial I/O. */
 	unsigned int		done;

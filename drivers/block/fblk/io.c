@@ -113,7 +113,12 @@ static void fblk_cmd_finish(struct fblk_cmd *cmd, blk_status_t status)
 	cmd->status = status;
 	if (status)
 		fblk_stat_inc(dev, FBLK_STAT_ERRORS);
-	if (cmd->submitter == current)
+	/*
+	 * Not a completion interrupting the issuer: the direct kiocbs of an
+	 * issuer's batch mostly complete in interrupts taken while it is
+	 * still issuing, and were counted inline (6.1: 53093 of 73555).
+	 */
+	if (cmd->submitter == current && in_task())
 		fblk_stat_inc(dev, FBLK_STAT_INLINE_COMPLETED);
 	if (cmd->retries)
 		fblk_atomic_max(&dev->retries_max, cmd->retries);
@@ -298,6 +303,7 @@ static void fblk_punt(struct fblk_cmd *cmd)
 	struct fblk_device *dev = cmd->dev;
 
 	fblk_stat_inc(dev, FBLK_STAT_PUNTS);
+	cmd->submitter = NULL;
 	fblk_atomic_max(&dev->pool_depth_max,
 			atomic_inc_return(&dev->pool_depth));
 	queue_work(dev->pool, &cmd->work);
@@ -331,6 +337,7 @@ static void fblk_reissue(struct fblk_cmd *cmd)
 	struct fblk_queue *fq = cmd->queue;
 
 	fblk_stat_inc(cmd->dev, FBLK_STAT_REISSUED);
+	cmd->submitter = NULL;
 	if (llist_add(&cmd->reissue_node, &fq->reissues))
 		queue_work(fblk_issue_wq, &fq->reissue_work);
 }
@@ -411,6 +418,7 @@ static void fblk_queue_retry(struct fblk_cmd *cmd)
 {
 	struct fblk_queue *fq = cmd->queue;
 
+	cmd->submitter = NULL;
 	if (llist_add(&cmd->retry_node, &fq->retries))
 		queue_work(fblk_retry_wq, &fq->retry_work);
 }
