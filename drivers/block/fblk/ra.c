@@ -133,16 +133,30 @@ void fblk_ra_note(struct fblk_cmd *cmd)
 }
 
 /*
+ * How much one POSIX_FADV_WILLNEED reads at most: the larger of the clone's
+ * window and the device's largest request (io_pages), rounded down to whole
+ * largest requests.  Else every step ends in a small request: null_blk
+ * takes 124 KiB, a 128 KiB window read a 256 KiB request as 124 + 4 + 124
+ * + 4 KiB where 124 + 124 + 8 will do.
+ */
+static unsigned long fblk_ra_exact_step(struct file *file)
+{
+	unsigned long io_pages = inode_to_bdi(file_inode(file))->io_pages;
+	unsigned long step = max_t(unsigned long, file->f_ra.ra_pages, io_pages);
+
+	if (io_pages)
+		step = rounddown(step, io_pages);
+	return max(step, 1UL);
+}
+
+/*
  * Exactly @nr pages from @index: POSIX_FADV_WILLNEED, which skips what is
- * cached and stops at EOF.  Each call reads at most the larger of the
- * clone's window and the device's optimal I/O size, hence the steps.
+ * cached and stops at EOF, in steps of what one call reads.
  */
 static void fblk_ra_exact(struct file *file, pgoff_t index, unsigned long nr)
 {
-	unsigned long step = max_t(unsigned long, file->f_ra.ra_pages,
-				   inode_to_bdi(file_inode(file))->io_pages);
+	unsigned long step = fblk_ra_exact_step(file);
 
-	step = max(step, 1UL);
 	while (nr) {
 		unsigned long n = min(nr, step);
 
