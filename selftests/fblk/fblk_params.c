@@ -326,8 +326,10 @@ TEST_F(params, threads_with_one_worker)
 struct writer {
 	int fd;
 	uint64_t start, len;
-	int rounds;
+	int rounds;		/* at least min_rounds, then until *stop */
+	int min_rounds;
 	int err;
+	int *stop;		/* set once the switcher has done its part */
 	int *done;		/* shared count of finished writers */
 };
 
@@ -336,8 +338,10 @@ static void *writer_fn(void *arg)
 	struct writer *w = arg;
 	int r;
 
-	for (r = 0; r < w->rounds && !w->err; r++)
+	for (r = 0; !w->err && (r < w->min_rounds ||
+				!__atomic_load_n(w->stop, __ATOMIC_SEQ_CST)); r++)
 		w->err = pattern_write(w->fd, w->start, w->len, w->start, SEED + r);
+	w->rounds = r;
 	__atomic_add_fetch(w->done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
@@ -360,29 +364,33 @@ TEST_F_TIMEOUT(params, switch_under_load, 120)
 	};
 	struct writer w[2];
 	pthread_t tid[2];
-	int dfd, i, step = 0, done = 0;
+	int dfd, i, step = 0, done = 0, stop = 0;
 
 	ASSERT_EQ(0, fblk_attach(self->dev.fd, self->file_fd, 0));
 	dfd = open(self->dev.path, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, dfd);
 	for (i = 0; i < 2; i++) {
 		w[i] = (struct writer){ .fd = dfd, .start = i * 4 * MiB, .len = 4 * MiB,
-					.rounds = 8, .done = &done };
+					.min_rounds = 2, .stop = &stop, .done = &done };
 		ASSERT_EQ(0, pthread_create(&tid[i], NULL, writer_fn, &w[i]));
 	}
-	/* switch until both writers are done */
+	/*
+	 * Every step twice while the writers write: they stop only after
+	 * that.  A fixed number of rounds let fast writers finish after 5
+	 * switches (7.3, CI).
+	 */
 	while (__atomic_load_n(&done, __ATOMIC_SEQ_CST) < 2) {
 		EXPECT_EQ(0, fblk_set_params(self->dev.fd, &steps[step % 6]))
 			TH_LOG("step %d", step);
 		step++;
+		if (step >= 12)
+			__atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
 		usleep(20000);
-		if (step > 5000)
-			break;
 	}
 	pthread_join(tid[0], NULL);
 	pthread_join(tid[1], NULL);
 	TH_LOG("%d switches", step);
-	EXPECT_LE(6, step);
+	EXPECT_LE(12, step);
 	for (i = 0; i < 2; i++) {
 		EXPECT_EQ(0, w[i].err) TH_LOG("writer %d", i);
 	}
