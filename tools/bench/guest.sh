@@ -75,11 +75,11 @@ group_up() {
 	local model=$1 fs=$2 image=$3
 	model_up "$model" || return 1
 	mkdir -p $MNT
-	make_fs "$fs" || return 1
+	mkfs_and_mount "$fs" || return 1
 	IMG=$MNT/disk.img
 	make_image "$image"
 }
-make_fs() {
+mkfs_and_mount() {
 	case $1 in
 	# Inode tables and journal zeroed now: left to ext4lazyinit, they
 	# would be written in the background during the cell's first round.
@@ -185,7 +185,7 @@ fresh_sparse() {
 		sleep 0.5
 	done
 	mountpoint -q $MNT && return 1
-	make_fs "$FS" || return 1
+	mkfs_and_mount "$FS" || return 1
 	make_image sparse
 }
 
@@ -198,17 +198,17 @@ mapfile -t TARGETS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' $B/targets)
 # cells.tsv.
 run_cell() {
 	local group=$1 rw=$2 bs=$3 depth=$4 round=$6 name mode kind opts direct id json
-	local c0 c1 cpu t0 t1 rc status=ok extra=()
+	local c0 c1 cpu t0 t1 rc status=ok extra=() ready
 	read -r name mode kind opts <<<"$5"
 	id="${group// /-}-$rw-$bs-qd$depth-$name"
 	[ "$ROUNDS" -gt 1 ] && id+="-r$round"
 	json=fio/$id.json
+	NOTE= ready=1
 	if [ "$IMAGE" = sparse ] && ! fresh_sparse; then
-		say "$id: cannot make a fresh filesystem"
-		return 1
+		NOTE="no fresh filesystem" ready=0
 	fi
 	# shellcheck disable=SC2086
-	if ! attach "$kind" $opts; then
+	if [ $ready = 0 ] || ! attach "$kind" $opts; then
 		say "$id: skipped (${NOTE:-setup failed})"
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t%s\t%s\t%s\n' $group "$rw" "$bs" "$depth" \
 			"$name" "$mode" "$kind" skip "${NOTE:-setup failed}" "$round" >>$R/cells.tsv
