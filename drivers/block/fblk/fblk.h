@@ -105,6 +105,12 @@ struct fblk_queue {
 	struct llist_head	issues;
 	struct work_struct	issue_work;
 	/*
+	 * Set from the kick that queues the issuer until the issuer finds
+	 * nothing more to do: while it runs, it takes what is handed off
+	 * after it started itself, and kicks queue nothing.
+	 */
+	unsigned long		issuer_busy;
+	/*
 	 * Direct kiocbs to issue again without NOWAIT (it refused them, or
 	 * they were cut short), one after another by the queue's reissuer.
 	 */

@@ -760,16 +760,11 @@ static void fblk_cmd_dispatch(struct fblk_cmd *cmd, bool in_queue_rq)
  * plug is cleared from the queue before it is flushed, since the flush may
  * call a stacked fblk's ->queue_rq, which must hide it like any other.
  */
-static void fblk_issue_work(struct work_struct *work)
+static void fblk_issue_batch(struct fblk_queue *fq, struct llist_node *batch)
 {
-	struct fblk_queue *fq = container_of(work, struct fblk_queue,
-					     issue_work);
-	struct llist_node *batch = llist_del_all(&fq->issues);
 	struct fblk_cmd *cmd, *next;
 	struct blk_plug plug;
 
-	if (!batch)
-		return;
 	fblk_stat_inc(fq->dev, FBLK_STAT_ISSUER_RUNS);
 	batch = llist_reverse_order(batch);
 	blk_start_plug(&plug);
@@ -783,13 +778,43 @@ static void fblk_issue_work(struct work_struct *work)
 }
 
 /*
+ * The issuer stays until the list is empty, then lets kicks queue it again.
+ * A kick for a running work item would queue it once more, and an unbound
+ * workqueue wakes an idle worker for it, only to find the item running and
+ * leave it to the worker running it: two context switches for nothing, a
+ * burst.  Re-checking the list after letting go closes the race with a
+ * kick that found the issuer still busy.
+ */
+static void fblk_issue_work(struct work_struct *work)
+{
+	struct fblk_queue *fq = container_of(work, struct fblk_queue,
+					     issue_work);
+	struct llist_node *batch;
+
+	for (;;) {
+		batch = llist_del_all(&fq->issues);
+		if (batch) {
+			fblk_issue_batch(fq, batch);
+			cond_resched();
+			continue;
+		}
+		clear_bit(0, &fq->issuer_busy);
+		/* Pairs with the kick's test_and_set_bit after its llist_add. */
+		smp_mb__after_atomic();
+		if (llist_empty(&fq->issues) ||
+		    test_and_set_bit(0, &fq->issuer_busy))
+			return;
+	}
+}
+
+/*
  * Wake the queue's issuer for what the submitter left it.  blk-mq says when
  * a burst of requests ends (->queue_rq's last, or ->commit_rqs when the
  * burst stops early), so a burst costs one wakeup, as a virtqueue kick does.
  */
 void fblk_issuer_kick(struct fblk_queue *fq)
 {
-	if (!llist_empty(&fq->issues))
+	if (!llist_empty(&fq->issues) && !test_and_set_bit(0, &fq->issuer_busy))
 		queue_work(fblk_issue_wq, &fq->issue_work);
 }
 
