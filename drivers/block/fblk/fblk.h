@@ -105,17 +105,16 @@ struct fblk_queue {
 	struct llist_head	issues;
 	struct work_struct	issue_work;
 	/*
-	 * Set from the kick that queues the issuer until the issuer finds
-	 * nothing more to do: while it runs, it takes what is handed off
-	 * after it started itself, and kicks queue nothing.
-	 */
-	unsigned long		issuer_busy;
-	/*
 	 * Direct kiocbs to issue again without NOWAIT (it refused them, or
 	 * they were cut short), one after another by the queue's reissuer.
 	 */
 	struct llist_head	reissues;
 	struct work_struct	reissue_work;
+	/*
+	 * FBLK_ISSUER_BUSY, FBLK_REISSUER_BUSY: set by whoever queues the
+	 * work item, cleared when it finds its list empty (fblk_drained()).
+	 */
+	unsigned long		busy;
 	/* The issuer's plug while it runs a batch: the one lower calls keep. */
 	struct blk_plug		*issuer_plug;
 	atomic_t		inflight;

@@ -93,6 +93,35 @@ static void fblk_atomic_max(atomic_t *max, int value)
 		;
 }
 
+/*
+ * A queue's issuer and reissuer each drain a list that other contexts add
+ * to, and stay until it is empty: queueing a work item that is running
+ * would queue it again, and an unbound workqueue wakes an idle worker for
+ * it that only finds it running and leaves it to the worker running it,
+ * two context switches for nothing.  So whoever adds to the list queues
+ * the work item only if it claims the busy bit, and the work item lets go
+ * of the bit only once the list is empty.
+ */
+enum { FBLK_ISSUER_BUSY, FBLK_REISSUER_BUSY };
+
+static bool fblk_claim(struct fblk_queue *fq, int bit)
+{
+	return !test_and_set_bit(bit, &fq->busy);
+}
+
+/*
+ * The list was found empty: let go of it, unless something was added
+ * meanwhile by one who found the bit still set (the caller drains again).
+ */
+static bool fblk_drained(struct fblk_queue *fq, int bit,
+			 struct llist_head *list)
+{
+	clear_bit(bit, &fq->busy);
+	/* Pairs with test_and_set_bit() after the adder's llist_add(). */
+	smp_mb__after_atomic();
+	return llist_empty(list) || !fblk_claim(fq, bit);
+}
+
 static struct request *rq_of(struct fblk_cmd *cmd)
 {
 	return blk_mq_rq_from_pdu(cmd);
@@ -338,7 +367,8 @@ static void fblk_reissue(struct fblk_cmd *cmd)
 
 	fblk_stat_inc(cmd->dev, FBLK_STAT_REISSUED);
 	cmd->submitter = NULL;
-	if (llist_add(&cmd->reissue_node, &fq->reissues))
+	llist_add(&cmd->reissue_node, &fq->reissues);
+	if (fblk_claim(fq, FBLK_REISSUER_BUSY))
 		queue_work(fblk_issue_wq, &fq->reissue_work);
 }
 
@@ -388,16 +418,27 @@ static void fblk_direct_issue(struct fblk_cmd *cmd, bool nowait)
 	fblk_kiocb_put(cmd);
 }
 
-static void fblk_reissue_work(struct work_struct *work)
+static void fblk_reissue_batch(struct llist_node *batch)
 {
-	struct fblk_queue *fq = container_of(work, struct fblk_queue,
-					     reissue_work);
-	struct llist_node *batch = llist_del_all(&fq->reissues);
 	struct fblk_cmd *cmd, *next;
 
 	batch = llist_reverse_order(batch);
 	llist_for_each_entry_safe(cmd, next, batch, reissue_node)
 		fblk_direct_issue(cmd, false);
+}
+
+static void fblk_reissue_work(struct work_struct *work)
+{
+	struct fblk_queue *fq = container_of(work, struct fblk_queue,
+					     reissue_work);
+	struct llist_node *batch;
+
+	do {
+		while ((batch = llist_del_all(&fq->reissues))) {
+			fblk_reissue_batch(batch);
+			cond_resched();
+		}
+	} while (!fblk_drained(fq, FBLK_REISSUER_BUSY, &fq->reissues));
 }
 
 /* ---- buffered I/O ---- */
@@ -777,34 +818,18 @@ static void fblk_issue_batch(struct fblk_queue *fq, struct llist_node *batch)
 	blk_finish_plug(&plug);
 }
 
-/*
- * The issuer stays until the list is empty, then lets kicks queue it again.
- * A kick for a running work item would queue it once more, and an unbound
- * workqueue wakes an idle worker for it, only to find the item running and
- * leave it to the worker running it: two context switches for nothing, a
- * burst.  Re-checking the list after letting go closes the race with a
- * kick that found the issuer still busy.
- */
 static void fblk_issue_work(struct work_struct *work)
 {
 	struct fblk_queue *fq = container_of(work, struct fblk_queue,
 					     issue_work);
 	struct llist_node *batch;
 
-	for (;;) {
-		batch = llist_del_all(&fq->issues);
-		if (batch) {
+	do {
+		while ((batch = llist_del_all(&fq->issues))) {
 			fblk_issue_batch(fq, batch);
 			cond_resched();
-			continue;
 		}
-		clear_bit(0, &fq->issuer_busy);
-		/* Pairs with the kick's test_and_set_bit after its llist_add. */
-		smp_mb__after_atomic();
-		if (llist_empty(&fq->issues) ||
-		    test_and_set_bit(0, &fq->issuer_busy))
-			return;
-	}
+	} while (!fblk_drained(fq, FBLK_ISSUER_BUSY, &fq->issues));
 }
 
 /*
@@ -814,7 +839,7 @@ static void fblk_issue_work(struct work_struct *work)
  */
 void fblk_issuer_kick(struct fblk_queue *fq)
 {
-	if (!llist_empty(&fq->issues) && !test_and_set_bit(0, &fq->issuer_busy))
+	if (!llist_empty(&fq->issues) && fblk_claim(fq, FBLK_ISSUER_BUSY))
 		queue_work(fblk_issue_wq, &fq->issue_work);
 }
 
