@@ -518,8 +518,22 @@ static void fblk_read_ahead(struct fblk_cmd *cmd)
 static void fblk_hand_off(struct fblk_cmd *cmd);
 
 /*
+ * Is a cached attempt worth making first?  A read that the policy reads
+ * exactly (random, or auto off a stream) mostly misses, so the issuer starts
+ * its readahead and parks it at once: a cached attempt would cost a trip
+ * into the lower file for an -EAGAIN, on the issuer, which every request of
+ * a deep queue goes through.  Streams find their reads cached by earlier
+ * readahead, and a retry after a wakeup finds its folio read.
+ */
+static bool fblk_read_probe_first(struct fblk_cmd *cmd, bool in_queue_rq)
+{
+	return in_queue_rq || cmd->dev->ra_policy == FBLK_RA_OFF ||
+	       cmd->ra_stream || cmd->ra_done;
+}
+
+/*
  * Read what is cached without blocking, start readahead for the rest, park
- * on the first folio still being read.  The first attempt starts no I/O
+ * on the first folio still being read.  The cached attempt starts no I/O
  * (IOCB_NOIO) unless the policy leaves readahead to the lower file itself.
  * Like io_uring's, these attempts may start lower I/O even for a REQ_NOWAIT
  * submitter: they never wait for it.
@@ -534,6 +548,7 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 {
 	struct fblk_device *dev = cmd->dev;
 	bool tuned = dev->ra_policy != FBLK_RA_OFF;
+	bool probe = fblk_read_probe_first(cmd, in_queue_rq);
 	int flags = IOCB_NOWAIT | fblk_buffered_flags(cmd);
 	ssize_t ret;
 
@@ -542,22 +557,25 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 		return;
 	}
 	do {
-		ret = fblk_issue(cmd, flags | (tuned || in_queue_rq ? IOCB_NOIO : 0),
-				 false);
-		if (fblk_would_block(ret)) {
+		if (probe) {
+			ret = fblk_issue(cmd, flags | (tuned || in_queue_rq ?
+						      IOCB_NOIO : 0), false);
+			if (!fblk_would_block(ret))
+				continue;
 			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
 			if (in_queue_rq) {
 				fblk_hand_off(cmd);
 				return;
 			}
-			if (tuned)
-				fblk_read_ahead(cmd);
-			if (fblk_read_arm_waitq(cmd, &ret))
-				return;
-			if (ret == -EAGAIN) {
-				fblk_read_blocking(cmd);
-				return;
-			}
+		}
+		probe = true;
+		if (tuned)
+			fblk_read_ahead(cmd);
+		if (fblk_read_arm_waitq(cmd, &ret))
+			return;
+		if (ret == -EAGAIN) {
+			fblk_read_blocking(cmd);
+			return;
 		}
 	} while (fblk_rw_progress(cmd, ret));
 }
