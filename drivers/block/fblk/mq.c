@@ -93,7 +93,15 @@ int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
 	set->queue_depth = queue_depth;
 	set->numa_node = NUMA_NO_NODE;
 	set->cmd_size = sizeof(struct fblk_cmd);
-	set->flags = FBLK_TAG_SET_FLAGS | BLK_MQ_F_BLOCKING;
+	/*
+	 * No I/O scheduler unless asked for, as loop: the lower file's has
+	 * the say.  A single queue would get mq-deadline, and a blocking
+	 * queue runs every dispatch of a scheduler from kblockd: 6.1, one
+	 * queue, 4 KiB random direct reads at depth 32, 109 us of CPU per
+	 * read and 12264 IOPS, against 58 and 18600 with two queues.
+	 */
+	set->flags = FBLK_TAG_SET_FLAGS | BLK_MQ_F_BLOCKING |
+		     BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	set->driver_data = dev;
 	return blk_mq_alloc_tag_set(set);
 }
