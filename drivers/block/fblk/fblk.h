@@ -68,7 +68,7 @@ enum fblk_stat {
 	FBLK_STAT_RA_CALLS,		/* readahead started for a request */
 	FBLK_STAT_RA_STREAM,		/* ... of them as part of a stream */
 	FBLK_STAT_RA_PAGES,		/* pages the requests asked to read */
-	FBLK_STAT_ISSUER_RUNS,		/* batches the issuers took, a wakeup each */
+	FBLK_STAT_ISSUER_RUNS,		/* batches the issuers took */
 	FBLK_STAT_REISSUED,		/* direct kiocbs issued again without NOWAIT */
 	FBLK_NR_STATS
 };
