@@ -7,7 +7,8 @@
 #   PROFILE=default|full|smoke|<file>   the cells (tools/bench/profiles/)
 #   RUNTIME=6              seconds per fio run
 #   ROUNDS=1               runs of every target per cell, interleaved (all
-#                          targets once, then again): the tables show each
+#                          targets once, then again, each round starting
+#                          further down the list): the tables show each
 #                          target's median run, and the spread beside it
 #   NULL_LAT_US=1000       null_blk completion latency
 #   SIZE_NULL=2048         MiB of image on null_blk (the VM gets twice that
