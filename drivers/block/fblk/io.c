@@ -456,10 +456,12 @@ static void fblk_read_blocking(struct fblk_cmd *cmd)
 
 /*
  * One work item retries every request queued before it runs, on the CPU
- * that submitted the request, where blk-mq completes it anyway: the CPU that
- * took the lower device's interrupt is mostly the one that issued the lower
- * read, the queue's issuer, whose next requests would wait behind the copy
- * (7.3, one fio job: that CPU 86% busy, the submitter's 17%).
+ * that submitted the request that queued it (with one queue per CPU, the
+ * queue's CPU), where blk-mq completes it anyway: the CPU that took the
+ * lower device's interrupt is mostly the one that issued the lower read,
+ * the queue's issuer, whose next requests would wait behind the copy (7.3,
+ * one fio job: that CPU 86% busy, the submitter's 17%).  Should that CPU
+ * have gone offline meanwhile, the workqueue runs the item on another.
  */
 static void fblk_queue_retry(struct fblk_cmd *cmd)
 {
