@@ -12,7 +12,7 @@
 
 NB=fblkra
 
-tap_plan 12
+tap_plan 13
 fblk_require_module || tap_done
 
 S=$FBLK_T_STATE
@@ -251,8 +251,9 @@ fi
 
 # ---- 12: a large random read goes down in one go ----
 # 256 KiB random reads, random policy, every block read once (cold): the
-# whole request is read at once (not window by window), in as few lower
-# requests as the lower device's largest request allows.  null_blk takes
+# whole request is read in steps of the lower device's largest request (not
+# window by window, and in at most two goes: 13), in as few lower requests
+# as that allows.  null_blk takes
 # 124 KiB: three per read (124 + 124 + 8), where 128 KiB steps made four.
 t="random: a cold 256 KiB random read costs the fewest lower reads"
 if [ -n "$dev" ] && set_ra ra_kb 0 &&
@@ -266,6 +267,28 @@ if [ -n "$dev" ] && set_ra ra_kb 0 &&
 		ok "$t"
 	else
 		not_ok "$t" "read $LOW KiB for $UP KiB; $LOWRQ lower reads for $reqs, want <= $want"
+	fi
+else
+	not_ok "$t" "no device or fio failed"
+fi
+
+# ---- 13: ... and under load, in two goes, still exactly ----
+# 32 reads submitted at once reach the queue's issuer as one batch: it
+# starts the first lower request's worth of each read and leaves the rest
+# to the read's first retry, so that the reads behind it in the batch get
+# to the device sooner.  Every page is still read once.
+t="random: 256 KiB reads in batches of 32 are read ahead in two parts, <= 1.1x"
+if [ -n "$dev" ] && measure split --rw=randread --bs=256k --iodepth=32 \
+	--iodepth_batch_submit=32 --iodepth_batch_complete_min=32 --size=192M; then
+	reqs=$(fblk_delta "$S/a" "$S/b" rq_reads)
+	calls=$(fblk_delta "$S/a" "$S/b" ra_calls)
+	pages=$(fblk_delta "$S/a" "$S/b" ra_pages)
+	diag "split: $reqs fblk reads, ra_calls=$calls ra_pages=$pages, $LOWRQ lower reads"
+	# Split reads count two calls; pages asked for, once each.
+	if ratio_ok && [ "$calls" -gt "$reqs" ] && [ $((pages * 4)) -le $((UP * 11 / 10)) ]; then
+		ok "$t"
+	else
+		not_ok "$t" "read $LOW KiB for $UP KiB; want ra_calls > $reqs reads and ra_pages * 4 KiB <= 1.1x"
 	fi
 else
 	not_ok "$t" "no device or fio failed"

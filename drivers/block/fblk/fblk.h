@@ -183,8 +183,15 @@ struct fblk_cmd {
 	atomic_t		ref;
 	long			ret;
 	bool			nowait;		/* the kiocb in flight had NOWAIT */
-	bool			ra_done;	/* readahead started for it */
+	/* Bytes of the request, from its start, that readahead was started for. */
+	unsigned int		ra_end;
 	bool			ra_stream;	/* read ahead as a stream */
+	/*
+	 * Set by the issuer when others wait behind the request in its batch:
+	 * it starts the readahead of only the first lower request's worth and
+	 * leaves the rest to the request's first retry.
+	 */
+	bool			ra_split;
 	blk_status_t		status;
 	struct bio_vec		*bvec;		/* gathered bvecs, or NULL */
 	unsigned int		nr_bvec;
@@ -239,6 +246,7 @@ void fblk_io_exit(void);
 void fblk_ra_apply(struct fblk_device *dev);
 void fblk_ra_note(struct fblk_cmd *cmd);
 void fblk_ra_start(struct fblk_cmd *cmd, loff_t pos, size_t len);
+size_t fblk_ra_first_part(struct fblk_cmd *cmd, loff_t pos, size_t len);
 const char *fblk_ra_policy_name(unsigned int policy);
 int fblk_ra_policy_parse(const char *buf);
 

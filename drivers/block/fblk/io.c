@@ -509,18 +509,25 @@ static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
 
 /*
  * Start what the rest of the request needs from the lower device, once:
- * retries after a wakeup find it started.
+ * retries after a wakeup find it started.  A split readahead starts the
+ * first part now and the rest at the next call, the request's first retry.
  */
 static void fblk_read_ahead(struct fblk_cmd *cmd)
 {
+	unsigned int len = blk_rq_bytes(rq_of(cmd));
+	unsigned int from = max(cmd->done, cmd->ra_end);
+	loff_t pos = fblk_cmd_pos(cmd) + from;
 	struct fblk_lower_scope scope;
+	size_t n = len - from;
 
-	if (cmd->ra_done)
+	if (from >= len)
 		return;
-	cmd->ra_done = true;
+	if (cmd->ra_split)
+		n = fblk_ra_first_part(cmd, pos, n);
+	cmd->ra_split = false;
+	cmd->ra_end = from + n;
 	fblk_lower_enter(&scope, cmd->queue);
-	fblk_ra_start(cmd, fblk_cmd_pos(cmd) + cmd->done,
-		      blk_rq_bytes(rq_of(cmd)) - cmd->done);
+	fblk_ra_start(cmd, pos, n);
 	fblk_lower_exit(&scope);
 }
 
@@ -537,7 +544,7 @@ static void fblk_hand_off(struct fblk_cmd *cmd);
 static bool fblk_read_probe_first(struct fblk_cmd *cmd, bool in_queue_rq)
 {
 	return in_queue_rq || cmd->dev->ra_policy == FBLK_RA_OFF ||
-	       cmd->ra_stream || cmd->ra_done;
+	       cmd->ra_stream || cmd->ra_end;
 }
 
 /*
@@ -565,6 +572,9 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 		fblk_punt(cmd);
 		return;
 	}
+	/* A retry starts the rest of a split readahead before it copies. */
+	if (tuned && cmd->ra_end)
+		fblk_read_ahead(cmd);
 	do {
 		if (probe) {
 			ret = fblk_issue(cmd, flags | (tuned || in_queue_rq ?
@@ -839,6 +849,8 @@ static void fblk_issue_batch(struct fblk_queue *fq, struct llist_node *batch)
 	WRITE_ONCE(fq->issuer_plug, &plug);
 	llist_for_each_entry_safe(cmd, next, batch, issue_node) {
 		cmd->submitter = current;
+		cmd->ra_split = cmd->issue_node.next ||
+				!llist_empty(&fq->issues);
 		fblk_cmd_dispatch(cmd, false);
 	}
 	WRITE_ONCE(fq->issuer_plug, NULL);
@@ -938,7 +950,8 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 	cmd->submitter = current;
 	cmd->done = 0;
 	cmd->retries = 0;
-	cmd->ra_done = false;
+	cmd->ra_end = 0;
+	cmd->ra_split = false;
 	cmd->status = BLK_STS_OK;
 	cmd->bvec = NULL;
 	cmd->nr_bvec = 0;
