@@ -274,9 +274,9 @@ fi
 
 # ---- 13: ... and under load, in two goes, still exactly ----
 # 32 reads submitted at once reach the queue's issuer as one batch: it
-# starts the first lower request's worth of each read and leaves the rest
-# to the read's first retry, so that the reads behind it in the batch get
-# to the device sooner.  Every page is still read once.
+# reads ahead the first lower request's worth of each read and hands the
+# rest to the queue's readahead helper, so that the reads behind it in the
+# batch get to the device sooner.  Every page is still read once.
 t="random: 256 KiB reads in batches of 32 are read ahead in two parts, <= 1.1x"
 if [ -n "$dev" ] && measure split --rw=randread --bs=256k --iodepth=32 \
 	--iodepth_batch_submit=32 --iodepth_batch_complete_min=32 --size=192M; then

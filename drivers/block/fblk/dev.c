@@ -385,6 +385,7 @@ static void fblk_close_queue_files(struct fblk_device *dev)
 	unsigned int i;
 
 	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
+		fblk_ra_helper_stop(&dev->queues[i]);
 		if (dev->queues[i].file)
 			fput(dev->queues[i].file);
 		dev->queues[i].file = NULL;
@@ -837,6 +838,7 @@ static void fblk_free_resources(struct fblk_device *dev)
 		cancel_work_sync(&dev->queues[i].issue_work);
 		cancel_work_sync(&dev->queues[i].retry_work);
 		cancel_work_sync(&dev->queues[i].reissue_work);
+		cancel_work_sync(&dev->queues[i].ra_work);
 	}
 	if (dev->pool)
 		destroy_workqueue(dev->pool);

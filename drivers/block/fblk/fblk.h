@@ -87,6 +87,18 @@ struct fblk_caps {
 	bool punch;		/* holes can be punched */
 };
 
+/* Pages of the backing file to read ahead: the rest of a split read. */
+struct fblk_ra_range {
+	pgoff_t			index;
+	unsigned long		nr;
+};
+
+/*
+ * The readahead helper's ring: as deep as a queue's requests usually are
+ * (one range each at most); when it is full, the issuer reads the rest.
+ */
+#define FBLK_RA_RING		64
+
 /* One hardware queue: its own backing file and its retry list. */
 struct fblk_queue {
 	struct fblk_device	*dev;
@@ -121,6 +133,17 @@ struct fblk_queue {
 	/* ra_policy auto: where the last read ended, and how many in a row. */
 	loff_t			ra_next;
 	unsigned int		ra_streak;
+	/*
+	 * The readahead helper: a worker that reads ahead the rest of the
+	 * reads the issuer split, beside it.  Ranges, not requests: a read
+	 * may finish before its rest is read ahead (its own attempts read
+	 * what is missing), and it must not be touched then.
+	 */
+	spinlock_t		ra_lock;
+	unsigned int		ra_head;	/* next slot to fill */
+	unsigned int		ra_tail;	/* next slot to read ahead */
+	struct fblk_ra_range	ra_ring[FBLK_RA_RING];
+	struct work_struct	ra_work;
 };
 
 struct fblk_device {
@@ -183,13 +206,12 @@ struct fblk_cmd {
 	atomic_t		ref;
 	long			ret;
 	bool			nowait;		/* the kiocb in flight had NOWAIT */
-	/* Bytes of the request, from its start, that readahead was started for. */
-	unsigned int		ra_end;
+	bool			ra_done;	/* readahead started for it */
 	bool			ra_stream;	/* read ahead as a stream */
 	/*
 	 * Set by the issuer when others wait behind the request in its batch:
-	 * it starts the readahead of only the first lower request's worth and
-	 * leaves the rest to the request's first retry.
+	 * it reads ahead only the first lower request's worth of a large read
+	 * and leaves the rest to the queue's readahead helper.
 	 */
 	bool			ra_split;
 	blk_status_t		status;
@@ -217,6 +239,8 @@ static inline void fblk_stat_add(struct fblk_device *dev, enum fblk_stat stat,
 extern unsigned int fblk_default_hw_queues;
 extern unsigned int fblk_default_queue_depth;
 extern unsigned int fblk_default_pool_size;
+/* Unbound, high priority: the queues' issuers, reissuers, readahead helpers. */
+extern struct workqueue_struct *fblk_issue_wq;
 
 /* dev.c */
 int fblk_dev_add(int id, unsigned int nr_hw_queues, unsigned int queue_depth);
@@ -247,6 +271,9 @@ void fblk_ra_apply(struct fblk_device *dev);
 void fblk_ra_note(struct fblk_cmd *cmd);
 void fblk_ra_start(struct fblk_cmd *cmd, loff_t pos, size_t len);
 size_t fblk_ra_first_part(struct fblk_cmd *cmd, loff_t pos, size_t len);
+bool fblk_ra_defer(struct fblk_queue *fq, loff_t pos, size_t len);
+void fblk_ra_helper_init(struct fblk_queue *fq);
+void fblk_ra_helper_stop(struct fblk_queue *fq);
 const char *fblk_ra_policy_name(unsigned int policy);
 int fblk_ra_policy_parse(const char *buf);
 

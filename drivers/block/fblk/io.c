@@ -59,7 +59,7 @@ static struct workqueue_struct *fblk_retry_wq;
  * Runs the queues' issuers (requests a busy submitter left behind) and
  * reissuers (direct kiocbs NOWAIT refused).
  */
-static struct workqueue_struct *fblk_issue_wq;
+struct workqueue_struct *fblk_issue_wq;
 
 static void fblk_pool_work(struct work_struct *work);
 static void fblk_retry_work(struct work_struct *work);
@@ -83,6 +83,7 @@ void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev)
 	init_llist_head(&fq->reissues);
 	INIT_WORK(&fq->reissue_work, fblk_reissue_work);
 	atomic_set(&fq->inflight, 0);
+	fblk_ra_helper_init(fq);
 }
 
 static void fblk_atomic_max(atomic_t *max, int value)
@@ -509,25 +510,26 @@ static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
 
 /*
  * Start what the rest of the request needs from the lower device, once:
- * retries after a wakeup find it started.  A split readahead starts the
- * first part now and the rest at the next call, the request's first retry.
+ * retries after a wakeup find it started.  Split (fblk_ra_first_part()),
+ * the rest goes to the queue's readahead helper first, so that it reads
+ * beside us, unless its ring is full.
  */
 static void fblk_read_ahead(struct fblk_cmd *cmd)
 {
-	unsigned int len = blk_rq_bytes(rq_of(cmd));
-	unsigned int from = max(cmd->done, cmd->ra_end);
-	loff_t pos = fblk_cmd_pos(cmd) + from;
+	loff_t pos = fblk_cmd_pos(cmd) + cmd->done;
+	size_t len = blk_rq_bytes(rq_of(cmd)) - cmd->done;
 	struct fblk_lower_scope scope;
-	size_t n = len - from;
+	size_t first = len;
 
-	if (from >= len)
+	if (cmd->ra_done)
 		return;
+	cmd->ra_done = true;
 	if (cmd->ra_split)
-		n = fblk_ra_first_part(cmd, pos, n);
-	cmd->ra_split = false;
-	cmd->ra_end = from + n;
+		first = fblk_ra_first_part(cmd, pos, len);
+	if (first < len && fblk_ra_defer(cmd->queue, pos + first, len - first))
+		len = first;
 	fblk_lower_enter(&scope, cmd->queue);
-	fblk_ra_start(cmd, pos, n);
+	fblk_ra_start(cmd, pos, len);
 	fblk_lower_exit(&scope);
 }
 
@@ -544,7 +546,7 @@ static void fblk_hand_off(struct fblk_cmd *cmd);
 static bool fblk_read_probe_first(struct fblk_cmd *cmd, bool in_queue_rq)
 {
 	return in_queue_rq || cmd->dev->ra_policy == FBLK_RA_OFF ||
-	       cmd->ra_stream || cmd->ra_end;
+	       cmd->ra_stream || cmd->ra_done;
 }
 
 /*
@@ -572,9 +574,6 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 		fblk_punt(cmd);
 		return;
 	}
-	/* A retry starts the rest of a split readahead before it copies. */
-	if (tuned && cmd->ra_end)
-		fblk_read_ahead(cmd);
 	do {
 		if (probe) {
 			ret = fblk_issue(cmd, flags | (tuned || in_queue_rq ?
@@ -950,7 +949,7 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 	cmd->submitter = current;
 	cmd->done = 0;
 	cmd->retries = 0;
-	cmd->ra_end = 0;
+	cmd->ra_done = false;
 	cmd->ra_split = false;
 	cmd->status = BLK_STS_OK;
 	cmd->bvec = NULL;

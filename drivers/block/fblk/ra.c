@@ -6,10 +6,10 @@
  * readahead once, for everything it still lacks, before its first
  * asynchronous attempt: that attempt then finds folios to wait on
  * (IOCB_WAITQ) instead of -EAGAIN, a large read goes down in one go rather
- * than window by window (in two when the queue's issuer has others waiting:
- * fblk_ra_first_part()), and the retries after each wakeup start no
- * readahead beyond that.  How much more than the request is read is the
- * device's ra_policy:
+ * than window by window (beside the queue's issuer, by its readahead
+ * helper, when requests wait for the issuer: fblk_ra_first_part()), and the
+ * retries after each wakeup never start readahead again.  How much more
+ * than the request is read is the device's ra_policy:
  *
  *  random      exactly the request's pages, nothing around them
  *  sequential  the readahead state machine of the queue's own clone of the
@@ -30,6 +30,8 @@
 #include <linux/fadvise.h>
 #include <linux/fs.h>
 #include <linux/pagemap.h>
+#include <linux/sched/mm.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 
 #include "fblk.h"
@@ -169,30 +171,104 @@ static void fblk_ra_exact(struct file *file, pgoff_t index, unsigned long nr)
 }
 
 /*
- * How much of @len bytes at @pos the queue's issuer reads ahead now when
+ * How much of @len bytes at @pos the queue's issuer reads ahead itself when
  * other requests wait behind this one: one step of an exact read, up to a
- * page boundary.  The issuer is the queue's one serial stage, and every
- * page it reads ahead costs it an allocation and a page cache insertion
- * (7.3, 256 KiB random reads at depth 32: 0.73 ms a read, batches of 20,
- * the issuer busy all the time and the other CPU partly idle).  The rest
- * is started by the read's first retry, on the CPU that submitted it,
- * after the first part comes in: one more trip to the lower device for the
- * read, but the issuer's next requests reach it sooner.  A stream is left
- * whole: its window decides, not the request.
+ * page boundary; the readahead helper reads the rest beside it.  The issuer
+ * is the queue's one serial stage, and every page it reads ahead costs it
+ * an allocation and a page cache insertion (7.3, 256 KiB random reads at
+ * depth 32: 0.73 ms a read, batches of 20, the issuer busy all the time
+ * and the other CPU partly idle).  A stream is left whole: its window
+ * decides, not the request.
  */
 size_t fblk_ra_first_part(struct fblk_cmd *cmd, loff_t pos, size_t len)
 {
 	unsigned long step = fblk_ra_exact_step(cmd->queue->file);
 	loff_t end = round_down(pos, PAGE_SIZE) + ((loff_t)step << PAGE_SHIFT);
-
 	size_t first = end - pos;
 
 	if (cmd->ra_stream || cmd->dev->ra_policy == FBLK_RA_OFF)
 		return len;
-	/* A rest of less than a step is not worth a trip of its own. */
+	/* A rest of less than a step is not worth a hand-over. */
 	if (len < first || len - first < ((size_t)step << PAGE_SHIFT))
 		return len;
 	return first;
+}
+
+/*
+ * Leave @len bytes at @pos to the queue's readahead helper; false if its
+ * ring is full.  Counted as a readahead call of its own.
+ */
+bool fblk_ra_defer(struct fblk_queue *fq, loff_t pos, size_t len)
+{
+	pgoff_t index = pos >> PAGE_SHIFT;
+	unsigned long nr = DIV_ROUND_UP(pos + len, PAGE_SIZE) - index;
+	bool queued = false;
+
+	spin_lock(&fq->ra_lock);
+	if (fq->ra_head - fq->ra_tail < FBLK_RA_RING) {
+		struct fblk_ra_range *r = &fq->ra_ring[fq->ra_head % FBLK_RA_RING];
+
+		r->index = index;
+		r->nr = nr;
+		fq->ra_head++;
+		queued = true;
+	}
+	spin_unlock(&fq->ra_lock);
+	if (!queued)
+		return false;
+	fblk_stat_inc(fq->dev, FBLK_STAT_RA_CALLS);
+	fblk_stat_add(fq->dev, FBLK_STAT_RA_PAGES, nr);
+	queue_work(fblk_issue_wq, &fq->ra_work);
+	return true;
+}
+
+static bool fblk_ra_next_range(struct fblk_queue *fq, struct fblk_ra_range *r)
+{
+	bool found;
+
+	spin_lock(&fq->ra_lock);
+	found = fq->ra_tail != fq->ra_head;
+	if (found)
+		*r = fq->ra_ring[fq->ra_tail++ % FBLK_RA_RING];
+	spin_unlock(&fq->ra_lock);
+	return found;
+}
+
+/*
+ * Runs in a kworker, which holds no upper filesystem's locks or journal
+ * handle and no plug; only reclaim must stay out of the I/O path.
+ */
+static void fblk_ra_helper_work(struct work_struct *work)
+{
+	struct fblk_queue *fq = container_of(work, struct fblk_queue, ra_work);
+	unsigned int noio = memalloc_noio_save();
+	struct fblk_ra_range r;
+
+	while (fblk_ra_next_range(fq, &r)) {
+		fblk_ra_exact(fq->file, r.index, r.nr);
+		cond_resched();
+	}
+	memalloc_noio_restore(noio);
+}
+
+void fblk_ra_helper_init(struct fblk_queue *fq)
+{
+	spin_lock_init(&fq->ra_lock);
+	fq->ra_head = 0;
+	fq->ra_tail = 0;
+	INIT_WORK(&fq->ra_work, fblk_ra_helper_work);
+}
+
+/*
+ * Before the queue's file goes: with no request in flight only the helper
+ * can still use it, for ranges nobody waits for any more.
+ */
+void fblk_ra_helper_stop(struct fblk_queue *fq)
+{
+	cancel_work_sync(&fq->ra_work);
+	spin_lock(&fq->ra_lock);
+	fq->ra_tail = fq->ra_head;
+	spin_unlock(&fq->ra_lock);
 }
 
 /*
