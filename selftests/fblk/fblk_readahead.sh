@@ -12,7 +12,7 @@
 
 NB=fblkra
 
-tap_plan 13
+tap_plan 14
 fblk_require_module || tap_done
 
 S=$FBLK_T_STATE
@@ -292,6 +292,29 @@ if [ -n "$dev" ] && measure split --rw=randread --bs=256k --iodepth=32 \
 	fi
 else
 	not_ok "$t" "no device or fio failed"
+fi
+
+# ---- 14: the stats say what was read, here and below ----
+# read_kb and lower_read_kb (since attach) against the block layer's own
+# counts of the fblk device and of the null_blk device, over the run of 13.
+# Within 2%: readahead for reads that already finished may still be
+# completing below when the snapshots are taken.
+near() {
+	local d=$(($1 - $2))
+	[ $(((d < 0 ? -d : d) * 50)) -le "$2" ]
+}
+t="stats: read_kb and lower_read_kb match what the device and the one below read"
+if [ -n "$dev" ] && [ "${UP:-0}" -gt 0 ]; then
+	rkb=$(fblk_delta "$S/a" "$S/b" read_kb)
+	lkb=$(fblk_delta "$S/a" "$S/b" lower_read_kb)
+	diag "read_kb=$rkb (block layer: $UP), lower_read_kb=$lkb (null_blk: $LOW)"
+	if near "$rkb" "$UP" && near "$lkb" "$LOW"; then
+		ok "$t"
+	else
+		not_ok "$t" "read_kb=$rkb for $UP KiB, lower_read_kb=$lkb for $LOW KiB"
+	fi
+else
+	not_ok "$t" "no device or no measurement"
 fi
 
 [ -n "$dev" ] && fblk_detach "$dev"

@@ -16,6 +16,7 @@
 #include <linux/module.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
+#include <linux/part_stat.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
 
@@ -40,14 +41,23 @@ static struct fblk_device *fblk_of_bdev(struct block_device *bdev)
 	return NULL;
 }
 
-/* The block device a file's data lives on: itself, or its filesystem's. */
-static struct block_device *fblk_file_bdev(struct file *file)
+/*
+ * The block device a file's data lives on: itself, or its filesystem's
+ * (NULL for one without a block device, or spread over several).
+ */
+struct block_device *fblk_file_bdev(struct file *file)
 {
 	struct inode *inode = file->f_mapping->host;
 
 	if (S_ISBLK(inode->i_mode))
 		return I_BDEV(inode);
 	return inode->i_sb->s_bdev;
+}
+
+/* 0 without a block device. */
+u64 fblk_bdev_sectors_read(struct block_device *bdev)
+{
+	return bdev ? part_stat_read(bdev, sectors[STAT_READ]) : 0;
 }
 
 /* Caller holds fblk_bind_mutex, so no device's ->backing changes under us. */
@@ -513,6 +523,8 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	mapping_set_gfp_mask(file->f_mapping,
 			     dev->old_gfp_mask & ~(__GFP_IO | __GFP_FS));
 	fblk_reset_stats(dev);
+	dev->read_base = fblk_bdev_sectors_read(dev->disk->part0);
+	dev->lower_read_base = fblk_bdev_sectors_read(fblk_file_bdev(file));
 	set_disk_ro(dev->disk, dev->flags & FBLK_FL_READ_ONLY);
 	if (dev->flags & FBLK_FL_PARTSCAN)
 		dev->disk->flags &= ~GENHD_FL_NO_PART;

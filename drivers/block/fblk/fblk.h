@@ -180,6 +180,13 @@ struct fblk_device {
 	atomic_t		pool_depth_max;
 	atomic_t		retries_max;
 	struct fblk_pcpu_stats __percpu *stats;
+	/*
+	 * Sectors read by the device and by the block device under the
+	 * backing file when it was attached: the stats show what they read
+	 * since, the lower device for every reader it has.
+	 */
+	u64			read_base;
+	u64			lower_read_base;
 };
 
 /* The blk-mq pdu: everything one request needs, preallocated per tag. */
@@ -263,6 +270,8 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd);
 void fblk_issuer_kick(struct fblk_queue *fq);
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
+struct block_device *fblk_file_bdev(struct file *file);
+u64 fblk_bdev_sectors_read(struct block_device *bdev);
 int fblk_io_init(void);
 void fblk_io_exit(void);
 

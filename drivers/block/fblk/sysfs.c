@@ -6,6 +6,7 @@
 #include <linux/blkdev.h>
 #include <linux/device.h>
 #include <linux/kdev_t.h>
+#include <linux/part_stat.h>
 #include <linux/sysfs.h>
 
 #include "fblk.h"
@@ -225,6 +226,33 @@ static u64 fblk_stat_sum(struct fblk_device *dev, enum fblk_stat stat)
 	return sum;
 }
 
+/*
+ * KiB read through the device since attach, and by the block device under
+ * the backing file (for any reader: it may serve others), so that what
+ * readahead costs below shows beside what was asked.  Nothing while
+ * detached; no lower_read_kb without a single block device below.
+ * Returns @len plus what it wrote at @buf + @len.
+ */
+static int fblk_read_kb_show(struct fblk_device *dev, char *buf, int len)
+{
+	struct block_device *lower;
+
+	mutex_lock(&dev->lock);
+	if (!dev->backing)
+		goto out;
+	len += sysfs_emit_at(buf, len, "read_kb %llu\n",
+			    (fblk_bdev_sectors_read(dev->disk->part0) -
+			     dev->read_base) >> 1);
+	lower = fblk_file_bdev(dev->backing);
+	if (lower)
+		len += sysfs_emit_at(buf, len, "lower_read_kb %llu\n",
+				     (fblk_bdev_sectors_read(lower) -
+				      dev->lower_read_base) >> 1);
+out:
+	mutex_unlock(&dev->lock);
+	return len;
+}
+
 /* Counters since the last attach, "name value" a line, like /proc/vmstat. */
 static ssize_t stats_show(struct device *d, struct device_attribute *attr,
 			  char *buf)
@@ -241,7 +269,7 @@ static ssize_t stats_show(struct device *d, struct device_attribute *attr,
 			     atomic_read(&dev->pool_depth));
 	len += sysfs_emit_at(buf, len, "pool_depth_max %d\n",
 			     atomic_read(&dev->pool_depth_max));
-	return len;
+	return fblk_read_kb_show(dev, buf, len);
 }
 static DEVICE_ATTR_RO(stats);
 
