@@ -56,8 +56,8 @@
 /* Runs the retry batches: short jobs, woken from I/O completion. */
 static struct workqueue_struct *fblk_retry_wq;
 /*
- * Runs the queues' issuers (requests a busy submitter left behind) and
- * reissuers (direct kiocbs NOWAIT refused).
+ * Runs the queues' issuers (requests a busy submitter left behind),
+ * reissuers (direct kiocbs NOWAIT refused) and readahead helpers.
  */
 struct workqueue_struct *fblk_issue_wq;
 
@@ -516,14 +516,16 @@ static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
  */
 static void fblk_read_ahead(struct fblk_cmd *cmd)
 {
-	loff_t pos = fblk_cmd_pos(cmd) + cmd->done;
-	size_t len = blk_rq_bytes(rq_of(cmd)) - cmd->done;
 	struct fblk_lower_scope scope;
-	size_t first = len;
+	size_t len, first;
+	loff_t pos;
 
 	if (cmd->ra_done)
 		return;
 	cmd->ra_done = true;
+	pos = fblk_cmd_pos(cmd) + cmd->done;
+	len = blk_rq_bytes(rq_of(cmd)) - cmd->done;
+	first = len;
 	if (cmd->ra_split)
 		first = fblk_ra_first_part(cmd, pos, len);
 	if (first < len && fblk_ra_defer(cmd->queue, pos + first, len - first))

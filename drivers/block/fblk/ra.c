@@ -254,8 +254,6 @@ static void fblk_ra_helper_work(struct work_struct *work)
 void fblk_ra_helper_init(struct fblk_queue *fq)
 {
 	spin_lock_init(&fq->ra_lock);
-	fq->ra_head = 0;
-	fq->ra_tail = 0;
 	INIT_WORK(&fq->ra_work, fblk_ra_helper_work);
 }
 
