@@ -3,7 +3,8 @@
 #
 # The I/O engine's paths, seen through its counters (/sys/block/fblkN/fblk/
 # stats): cold buffered reads park on the page cache (waitq) without blocking
-# fallbacks or retry storms, warm reads complete inline, direct reads queue
+# fallbacks or retry storms and mostly finish from their wakeup, with the
+# right data, warm reads complete inline, direct reads queue
 # asynchronously, NOWAIT direct writes to a sparse file are reissued by
 # their queue's reissuer (not the pool), buffered writes go to the pool on
 # ext4 and may complete inline on xfs,
@@ -23,7 +24,7 @@ NB=fblkeng
 RAMDISK=/dev/ram2
 DMERR=fblkeng-err
 
-tap_plan 14
+tap_plan 15
 fblk_require_module || tap_done
 
 dmesg_start=$(dmesg | wc -l)
@@ -71,10 +72,12 @@ fi
 S=$FBLK_T_STATE
 
 # ---- 1: cold buffered random reads ----
+# A 4 KiB read waits for one folio: its wakeup finishes it (no retry).
+desc="cold buffered random reads arm waitq, >= 90% finish from the wakeup, no blocking fallback, retries_max <= 4"
 dev=
 [ -n "$img" ] && dev=$(fblk_attach "$img" bs=4096)
 if [ -z "$dev" ]; then
-	not_ok "cold buffered random reads arm waitq, no blocking fallback" "no device on the latency device"
+	not_ok "$desc" "no device on the latency device"
 else
 	drop_caches
 	snap "$dev" "$S/a"
@@ -84,17 +87,55 @@ else
 		show "$S/a" "$S/b"
 		waitq=$(delta "$S/a" "$S/b" waitq_armed)
 		wakeups=$(delta "$S/a" "$S/b" wakeups)
+		finished=$(delta "$S/a" "$S/b" wakeup_completed)
 		fallbacks=$(delta "$S/a" "$S/b" blocking_fallbacks)
 		rmax=$(val "$S/b" retries_max)
-		diag "cold: waitq_armed=$waitq wakeups=$wakeups blocking_fallbacks=$fallbacks retries_max=$rmax"
-		if [ "$waitq" -gt 0 ] && [ "$wakeups" -gt 0 ] && [ "$fallbacks" = 0 ] && [ "$rmax" -le 4 ]; then
-			ok "cold buffered random reads arm waitq, no blocking fallback, retries_max <= 4"
+		diag "cold: waitq_armed=$waitq wakeups=$wakeups wakeup_completed=$finished blocking_fallbacks=$fallbacks retries_max=$rmax"
+		if [ "$waitq" -gt 0 ] && [ "$wakeups" -gt 0 ] &&
+			[ $((finished * 10)) -ge $((wakeups * 9)) ] &&
+			[ "$fallbacks" = 0 ] && [ "$rmax" -le 4 ]; then
+			ok "$desc"
 		else
-			not_ok "cold buffered random reads arm waitq, no blocking fallback, retries_max <= 4" \
-				"want waitq_armed > 0, wakeups > 0, blocking_fallbacks 0, retries_max <= 4"
+			not_ok "$desc" "want waitq_armed > 0, wakeups > 0, wakeup_completed >= 90% of wakeups, blocking_fallbacks 0, retries_max <= 4"
 		fi
 	else
-		not_ok "cold buffered random reads arm waitq, no blocking fallback, retries_max <= 4" "fio failed"
+		not_ok "$desc" "fio failed"
+	fi
+fi
+
+# ---- 1a: what the wakeup copies is the right data ----
+# fio writes its verify blocks (offset and checksum in each) into the image
+# itself, then reads them back cold through fblk in the same random order:
+# 4 KiB reads finish from their wakeup, 8 KiB ones mostly after a retry
+# copied their first folio, 64 KiB ones by retries.  32 MiB each, apart.
+desc="cold buffered reads finished from the wakeup or by retries return the right data (4k, 8k, 64k)"
+if [ -z "$dev" ]; then
+	not_ok "$desc" "no device"
+else
+	fails="" off=64
+	snap "$dev" "$S/a"
+	for bs in 4k 8k 64k; do
+		pat=(--rw=randwrite "--bs=$bs" "--offset=${off}M" --size=32M --randrepeat=1
+			--verify=crc32c)
+		if ! fio_run "pat-$bs" --filename="$img" "${pat[@]}" --do_verify=0 >/dev/null; then
+			fails+=" write-$bs"
+		else
+			drop_caches
+			snap "$dev" "$S/c"
+			fio_run "check-$bs" --filename="$dev" "${pat[@]}" --verify_only=1 \
+				--verify_fatal=1 >/dev/null || fails+=" $bs"
+			snap "$dev" "$S/d"
+			diag "$bs: wakeups=$(delta "$S/c" "$S/d" wakeups) wakeup_completed=$(delta "$S/c" "$S/d" wakeup_completed) retries=$(delta "$S/c" "$S/d" retries) partial=$(delta "$S/c" "$S/d" partial)"
+		fi
+		off=$((off + 32))
+	done
+	snap "$dev" "$S/b"
+	finished=$(delta "$S/a" "$S/b" wakeup_completed)
+	if [ -z "$fails" ] && [ "$finished" -gt 0 ] &&
+		[ "$(delta "$S/a" "$S/b" errors)" = 0 ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "failed:${fails:- none}; wakeup_completed=$finished errors=$(delta "$S/a" "$S/b" errors)"
 	fi
 fi
 

@@ -15,6 +15,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/fs.h>
+#include <linux/irq_work.h>
 #include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/pagemap.h>
@@ -70,6 +71,7 @@ enum fblk_stat {
 	FBLK_STAT_RA_PAGES,		/* pages the requests asked to read */
 	FBLK_STAT_ISSUER_RUNS,		/* batches the issuers took */
 	FBLK_STAT_REISSUED,		/* direct kiocbs issued again without NOWAIT */
+	FBLK_STAT_WAKEUP_COMPLETED,	/* buffered reads finished from their wakeup */
 	FBLK_NR_STATS
 };
 
@@ -196,6 +198,14 @@ struct fblk_cmd {
 	struct kiocb		iocb;
 	/* Our entry on a folio's wait queue while a buffered read waits. */
 	struct wait_page_queue	wpq;
+	/*
+	 * A read finished from its wakeup: the folio it waited for (a
+	 * reference held), and what runs the copy from it on the submitting
+	 * CPU (another CPU's: the call; this one's: the irq_work).
+	 */
+	struct folio		*wake_folio;
+	struct __call_single_data wake_call;
+	struct irq_work		wake_work;
 	struct llist_node	retry_node;
 	struct llist_node	issue_node;
 	struct llist_node	reissue_node;

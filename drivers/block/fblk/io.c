@@ -50,6 +50,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/task_stack.h>
 #include <linux/slab.h>
+#include <linux/smp.h>
 
 #include "fblk.h"
 
@@ -65,11 +66,15 @@ static void fblk_pool_work(struct work_struct *work);
 static void fblk_retry_work(struct work_struct *work);
 static void fblk_issue_work(struct work_struct *work);
 static void fblk_reissue_work(struct work_struct *work);
+static void fblk_read_finish_call(void *data);
+static void fblk_read_finish_work(struct irq_work *work);
 
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev)
 {
 	cmd->dev = dev;
 	INIT_WORK(&cmd->work, fblk_pool_work);
+	INIT_CSD(&cmd->wake_call, fblk_read_finish_call, cmd);
+	init_irq_work(&cmd->wake_work, fblk_read_finish_work);
 	init_waitqueue_entry(&cmd->wpq.wait, NULL);
 }
 
@@ -475,6 +480,97 @@ static void fblk_queue_retry(struct fblk_cmd *cmd)
 }
 
 /*
+ * A read whose rest lies in the folio it waited for is finished from its
+ * wakeup, without a retry: the wakeup hands the folio to an irq_work on the
+ * CPU that submitted the read, which copies the rest and completes it.  A
+ * retry worker woken on a CPU busy submitting starts late (7.3, 4 KiB random
+ * reads at depth 32: 170-340 us from the wakeup to the retry, of about 2.2
+ * ms a read).  Not in the wakeup itself: it runs under the folio wait
+ * queue's lock, which completing an upper folio (a filesystem on fblk) may
+ * take again.  Hard interrupt context bounds the copy; a larger rest,
+ * dontcache (whose read drops the folios it copied) and every other case
+ * take the retry, which reads through the file.
+ */
+#define FBLK_WAKEUP_COPY_MAX	(16 * 1024)
+
+static size_t fblk_cmd_rest(struct fblk_cmd *cmd)
+{
+	return blk_rq_bytes(rq_of(cmd)) - cmd->done;
+}
+
+/*
+ * Copy the rest if the folio is still the file's, read, and holds all of
+ * it below the file's size.  The wakeup's reference keeps the folio, not
+ * its place in the file: a read racing a truncation gets either side.
+ */
+static bool fblk_read_copy_folio(struct fblk_cmd *cmd, struct folio *folio)
+{
+	struct address_space *mapping = cmd->queue->file->f_mapping;
+	loff_t pos = fblk_cmd_pos(cmd) + cmd->done;
+	size_t rest = fblk_cmd_rest(cmd);
+	struct iov_iter iter;
+
+	if (folio->mapping != mapping || !folio_test_uptodate(folio))
+		return false;
+	if (pos < folio_pos(folio) ||
+	    pos + rest > folio_pos(folio) + folio_size(folio) ||
+	    pos + rest > i_size_read(mapping->host))
+		return false;
+	fblk_cmd_iter(cmd, &iter, ITER_DEST);
+	if (copy_folio_to_iter(folio, pos - folio_pos(folio), rest,
+			       &iter) != rest)
+		return false;
+	cmd->done += rest;
+	return true;
+}
+
+static void fblk_read_finish(struct fblk_cmd *cmd)
+{
+	struct folio *folio = cmd->wake_folio;
+	bool copied = fblk_read_copy_folio(cmd, folio);
+
+	cmd->wake_folio = NULL;
+	folio_put(folio);
+	if (!copied) {
+		fblk_queue_retry(cmd);
+		return;
+	}
+	fblk_stat_inc(cmd->dev, FBLK_STAT_WAKEUP_COMPLETED);
+	fblk_cmd_finish(cmd, BLK_STS_OK);
+}
+
+static void fblk_read_finish_call(void *data)
+{
+	fblk_read_finish(data);
+}
+
+static void fblk_read_finish_work(struct irq_work *work)
+{
+	fblk_read_finish(container_of(work, struct fblk_cmd, wake_work));
+}
+
+/*
+ * In the wakeup, interrupts off: an online CPU stays so until it has run
+ * the call.  A call to this CPU would run at once, under the lock: the
+ * irq_work runs once it is released.
+ */
+static bool fblk_read_finish_on_wakeup(struct fblk_cmd *cmd,
+				       struct folio *folio)
+{
+	int cpu = blk_mq_rq_cpu(rq_of(cmd));
+
+	if (cmd->dev->io_mode != FBLK_IO_BUFFERED ||
+	    fblk_cmd_rest(cmd) > FBLK_WAKEUP_COPY_MAX || !folio_try_get(folio))
+		return false;
+	cmd->wake_folio = folio;
+	cmd->submitter = NULL;
+	if (cpu == smp_processor_id() || !cpu_online(cpu) ||
+	    smp_call_function_single_async(cpu, &cmd->wake_call))
+		irq_work_queue(&cmd->wake_work);
+	return true;
+}
+
+/*
  * Only a wakeup for the folio and bit we wait on concerns us: the folio wait
  * queues are hashed and shared by unrelated folios.
  */
@@ -491,7 +587,8 @@ static int fblk_wake_page(struct wait_queue_entry *wait, unsigned int mode,
 	}
 	fblk_stat_inc(cmd->dev, FBLK_STAT_WAKEUPS);
 	list_del_init(&wait->entry);
-	fblk_queue_retry(cmd);
+	if (!fblk_read_finish_on_wakeup(cmd, wpq->folio))
+		fblk_queue_retry(cmd);
 	return 1;
 }
 

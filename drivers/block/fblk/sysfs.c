@@ -214,6 +214,7 @@ static const char * const fblk_stat_names[FBLK_NR_STATS] = {
 	[FBLK_STAT_RA_PAGES]		= "ra_pages",
 	[FBLK_STAT_ISSUER_RUNS]		= "issuer_runs",
 	[FBLK_STAT_REISSUED]		= "reissued",
+	[FBLK_STAT_WAKEUP_COMPLETED]	= "wakeup_completed",
 };
 
 static u64 fblk_stat_sum(struct fblk_device *dev, enum fblk_stat stat)
