@@ -15,6 +15,8 @@
 #                          and 2 GiB more: FBLK_VM_MEM overrides)
 #   TARGETS=<file>         the target list (default tools/bench/targets)
 #   QEMUIMG_COUNT=20000 ATTACH_N=200
+#   PERF=<Hz>              profile every fio run with perf record -a -g at
+#                          that rate (perf must be in the guest's root)
 #
 # Builds build/<kver>/ (tools/vm/build.sh), copies the guest side there,
 # builds kublk for 7.x, boots the VM in bench mode (tools/vm/vm.sh -m bench)
@@ -100,6 +102,7 @@ build_kublk() {
 	printf 'QEMUIMG_COUNT=%q\n' "${QEMUIMG_COUNT:-20000}"
 	printf 'ATTACH_N=%q\n' "${ATTACH_N:-200}"
 	printf 'SIZE_NULL=%q\n' "${SIZE_NULL:-2048}"
+	printf 'PERF=%q\n' "${PERF:-}"
 } >"$run_dir/bench.env"
 
 # Time limits: each cell (all targets of one workload) reports to the host

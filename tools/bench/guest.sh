@@ -6,6 +6,7 @@
 #   cells.tsv       one line per fio run: what ran, /proc/stat CPU ticks, status
 #   fio/*.json      fio's own output, one file per run
 #   fio/*.stats     fblk's engine counters after each fblk run
+#   fio/*.perf*.txt perf's profile of each run, with PERF set
 #   qemu-img.tsv    qemu-img bench against the block device targets
 #   attach.tsv      the time to attach and detach ATTACH_N devices
 #   bench.log       what happened (also on the console)
@@ -14,13 +15,14 @@
 #
 # Settings come from /results/bench.env: RUNTIME (s per run), ROUNDS (runs
 # of every target per cell), NULL_LAT_US, SIZE_NULL and SIZE_BRD (MiB of
-# image), QEMUIMG_COUNT and ATTACH_N (0: not measured).
+# image), QEMUIMG_COUNT and ATTACH_N (0: not measured), PERF (perf's sampling
+# rate in Hz for a profile of each run; empty: none).
 set -u
 
 B=/fblk/bench
 R=/results
 RUNTIME=6 ROUNDS=1 NULL_LAT_US=1000 NULL_BS=4096 SIZE_NULL=2048 SIZE_BRD=192
-QEMUIMG_COUNT=20000 ATTACH_N=200
+QEMUIMG_COUNT=20000 ATTACH_N=200 PERF=
 # shellcheck disable=SC1091
 [ -r $R/bench.env ] && . $R/bench.env
 KUBLK=$B/kublk
@@ -205,6 +207,41 @@ round_order() {
 	done
 }
 
+# --- a profile of each run (PERF=<Hz>) ------------------------------------
+
+# perf records every CPU while fio runs, into the guest's /tmp (perf cannot
+# write its data over 9p), and leaves its reports in fio/: <id>.perf.txt by
+# symbol, <id>.perf.cpu.txt by CPU and command.  The samples include the
+# idle loop: what a CPU did not do shows too.
+PERF_PID=
+perf_start() {
+	local ack
+	PERF_PID=
+	[ -n "${PERF:-}" ] || return 0
+	command -v perf >/dev/null || { say "PERF set, but no perf in the guest"; return 0; }
+	# Started disabled, enabled through its control FIFO once it is set up
+	# (seconds under emulation), so that the profile covers all of the run.
+	rm -f /tmp/perf.ctl /tmp/perf.ack
+	mkfifo /tmp/perf.ctl /tmp/perf.ack || return 0
+	exec 5<>/tmp/perf.ctl 6<>/tmp/perf.ack
+	perf record -a -g -F "$PERF" -D -1 --control=fifo:/tmp/perf.ctl,/tmp/perf.ack \
+		-o "/tmp/$1.perf" >"$R/fio/$1.perf.log" 2>&1 &
+	PERF_PID=$!
+	echo enable >&5
+	read -r -t 120 ack <&6 || say "perf did not start: see fio/$1.perf.log"
+}
+perf_stop() {
+	[ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID"
+	wait "$PERF_PID"
+	exec 5>&- 6>&-
+	perf report -i "/tmp/$1.perf" --stdio --no-children --sort comm,sym -g none \
+		--percent-limit 0.2 >"$R/fio/$1.perf.txt" 2>>"$R/fio/$1.perf.log"
+	perf report -i "/tmp/$1.perf" --stdio --no-children --sort cpu,comm -g none \
+		>"$R/fio/$1.perf.cpu.txt" 2>>"$R/fio/$1.perf.log"
+	rm -f "/tmp/$1.perf"
+}
+
 # --- one run -------------------------------------------------------------
 
 # run_cell GROUP RW BS DEPTH TARGETLINE ROUND: one fio run, a line in
@@ -243,6 +280,7 @@ run_cell() {
 	# own, /proc/stat copied by exec_prerun and exec_postrun (fio writes
 	# their output to <job>.prerun.txt and <job>.postrun.txt).
 	rm -rf /tmp/bench-cpu && mkdir /tmp/bench-cpu
+	perf_start "$id"
 	t0=$(now)
 	(cd /tmp/bench-cpu && timeout -k 10 $((RUNTIME * 4 + 60)) fio --name="$id" \
 		--filename="$DEV" --rw="$rw" "${extra[@]}" --bs="$bs" --iodepth="$depth" \
@@ -252,6 +290,7 @@ run_cell() {
 		--output-format=json --output="$R/$json" >/dev/null 2>$R/fio/$id.err)
 	rc=$?
 	t1=$(now)
+	perf_stop "$id"
 	c0=$(cpu_ticks </tmp/bench-cpu/"$id".prerun.txt)
 	c1=$(cpu_ticks </tmp/bench-cpu/"$id".postrun.txt)
 	cpu=
