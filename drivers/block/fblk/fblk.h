@@ -15,7 +15,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/fs.h>
-#include <linux/irq_work.h>
+#include <linux/interrupt.h>
 #include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/pagemap.h>
@@ -200,12 +200,12 @@ struct fblk_cmd {
 	struct wait_page_queue	wpq;
 	/*
 	 * A read finished from its wakeup: the folio it waited for (a
-	 * reference held), and what runs the copy from it on the submitting
-	 * CPU (another CPU's: the call; this one's: the irq_work).
+	 * reference held), the tasklet that copies from it on the submitting
+	 * CPU, and the call that schedules the tasklet there from another.
 	 */
 	struct folio		*wake_folio;
+	struct tasklet_struct	wake_tasklet;
 	struct __call_single_data wake_call;
-	struct irq_work		wake_work;
 	struct llist_node	retry_node;
 	struct llist_node	issue_node;
 	struct llist_node	reissue_node;
@@ -279,6 +279,7 @@ int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
 blk_status_t fblk_cmd_start(struct fblk_cmd *cmd);
 void fblk_issuer_kick(struct fblk_queue *fq);
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
+void fblk_cmd_exit(struct fblk_cmd *cmd);
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
 struct block_device *fblk_file_bdev(struct file *file);
 u64 fblk_bdev_sectors_read(struct block_device *bdev);

@@ -67,15 +67,24 @@ static void fblk_retry_work(struct work_struct *work);
 static void fblk_issue_work(struct work_struct *work);
 static void fblk_reissue_work(struct work_struct *work);
 static void fblk_read_finish_call(void *data);
-static void fblk_read_finish_work(struct irq_work *work);
+static void fblk_read_finish_tasklet(struct tasklet_struct *t);
 
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev)
 {
 	cmd->dev = dev;
 	INIT_WORK(&cmd->work, fblk_pool_work);
+	tasklet_setup(&cmd->wake_tasklet, fblk_read_finish_tasklet);
 	INIT_CSD(&cmd->wake_call, fblk_read_finish_call, cmd);
-	init_irq_work(&cmd->wake_work, fblk_read_finish_work);
 	init_waitqueue_entry(&cmd->wpq.wait, NULL);
+}
+
+/*
+ * A tasklet that completed its request may still be returning from it:
+ * the request's memory must outlive that.
+ */
+void fblk_cmd_exit(struct fblk_cmd *cmd)
+{
+	tasklet_kill(&cmd->wake_tasklet);
 }
 
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev)
@@ -481,15 +490,17 @@ static void fblk_queue_retry(struct fblk_cmd *cmd)
 
 /*
  * A read whose rest lies in the folio it waited for is finished from its
- * wakeup, without a retry: the wakeup hands the folio to an irq_work on the
- * CPU that submitted the read, which copies the rest and completes it.  A
- * retry worker woken on a CPU busy submitting starts late (7.3, 4 KiB random
+ * wakeup, without a retry: the wakeup hands the folio to a tasklet on the
+ * CPU that submitted the read, which copies the rest and completes it, in
+ * softirq context as blk-mq completes a request from another CPU.  A retry
+ * worker woken on a CPU busy submitting starts late (7.3, 4 KiB random
  * reads at depth 32: 170-340 us from the wakeup to the retry, of about 2.2
  * ms a read).  Not in the wakeup itself: it runs under the folio wait
  * queue's lock, which completing an upper folio (a filesystem on fblk) may
- * take again.  Hard interrupt context bounds the copy; a larger rest,
- * dontcache (whose read drops the folios it copied) and every other case
- * take the retry, which reads through the file.
+ * take again.  Nor in the IPI: completion takes locks that sleep on
+ * PREEMPT_RT (lockdep: invalid wait context).  Softirq context bounds the
+ * copy; a larger rest, dontcache (whose read drops the folios it copied)
+ * and every other case take the retry, which reads through the file.
  */
 #define FBLK_WAKEUP_COPY_MAX	(16 * 1024)
 
@@ -539,20 +550,24 @@ static void fblk_read_finish(struct fblk_cmd *cmd)
 	fblk_cmd_finish(cmd, BLK_STS_OK);
 }
 
-static void fblk_read_finish_call(void *data)
+static void fblk_read_finish_tasklet(struct tasklet_struct *t)
 {
-	fblk_read_finish(data);
+	struct fblk_cmd *cmd = from_tasklet(cmd, t, wake_tasklet);
+
+	fblk_read_finish(cmd);
 }
 
-static void fblk_read_finish_work(struct irq_work *work)
+/* The IPI on the submitting CPU: a tasklet is scheduled where it is raised. */
+static void fblk_read_finish_call(void *data)
 {
-	fblk_read_finish(container_of(work, struct fblk_cmd, wake_work));
+	struct fblk_cmd *cmd = data;
+
+	tasklet_schedule(&cmd->wake_tasklet);
 }
 
 /*
  * In the wakeup, interrupts off: an online CPU stays so until it has run
- * the call.  A call to this CPU would run at once, under the lock: the
- * irq_work runs once it is released.
+ * the call, and this CPU runs the tasklet only once the lock is released.
  */
 static bool fblk_read_finish_on_wakeup(struct fblk_cmd *cmd,
 				       struct folio *folio)
@@ -566,7 +581,7 @@ static bool fblk_read_finish_on_wakeup(struct fblk_cmd *cmd,
 	cmd->submitter = NULL;
 	if (cpu == smp_processor_id() || !cpu_online(cpu) ||
 	    smp_call_function_single_async(cpu, &cmd->wake_call))
-		irq_work_queue(&cmd->wake_work);
+		tasklet_schedule(&cmd->wake_tasklet);
 	return true;
 }
 

@@ -75,12 +75,19 @@ static int fblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	return 0;
 }
 
+static void fblk_exit_request(struct blk_mq_tag_set *set, struct request *rq,
+			      unsigned int hctx_idx)
+{
+	fblk_cmd_exit(blk_mq_rq_to_pdu(rq));
+}
+
 static const struct blk_mq_ops fblk_mq_ops = {
 	.queue_rq	= fblk_queue_rq,
 	.commit_rqs	= fblk_commit_rqs,
 	.complete	= fblk_complete_rq,
 	.init_hctx	= fblk_init_hctx,
 	.init_request	= fblk_init_request,
+	.exit_request	= fblk_exit_request,
 };
 
 int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
