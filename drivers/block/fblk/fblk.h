@@ -199,11 +199,10 @@ struct fblk_cmd {
 	/* Our entry on a folio's wait queue while a buffered read waits. */
 	struct wait_page_queue	wpq;
 	/*
-	 * A read finished from its wakeup: the folio it waited for (a
-	 * reference held), the tasklet that copies from it on the submitting
-	 * CPU, and the call that schedules the tasklet there from another.
+	 * A read finished from its wakeup: the tasklet that copies from the
+	 * folio in wpq (a reference held) on the submitting CPU, and the call
+	 * that schedules the tasklet there from another.
 	 */
-	struct folio		*wake_folio;
 	struct tasklet_struct	wake_tasklet;
 	struct __call_single_data wake_call;
 	struct llist_node	retry_node;

@@ -176,6 +176,12 @@ static loff_t fblk_cmd_pos(struct fblk_cmd *cmd)
 		cmd->dev->offset;
 }
 
+/* Bytes of the request not transferred yet. */
+static size_t fblk_cmd_rest(struct fblk_cmd *cmd)
+{
+	return blk_rq_bytes(rq_of(cmd)) - cmd->done;
+}
+
 /*
  * A request of several bios needs its bvecs in one array: gathered once, into
  * the pdu when they fit.  A single bio's own bvec table serves as it is.
@@ -504,11 +510,6 @@ static void fblk_queue_retry(struct fblk_cmd *cmd)
  */
 #define FBLK_WAKEUP_COPY_MAX	(16 * 1024)
 
-static size_t fblk_cmd_rest(struct fblk_cmd *cmd)
-{
-	return blk_rq_bytes(rq_of(cmd)) - cmd->done;
-}
-
 /*
  * Copy the rest if the folio is still the file's, read, and holds all of
  * it below the file's size.  The wakeup's reference keeps the folio, not
@@ -535,12 +536,12 @@ static bool fblk_read_copy_folio(struct fblk_cmd *cmd, struct folio *folio)
 	return true;
 }
 
+/* The folio is the one the read waited for, with the wakeup's reference. */
 static void fblk_read_finish(struct fblk_cmd *cmd)
 {
-	struct folio *folio = cmd->wake_folio;
+	struct folio *folio = cmd->wpq.folio;
 	bool copied = fblk_read_copy_folio(cmd, folio);
 
-	cmd->wake_folio = NULL;
 	folio_put(folio);
 	if (!copied) {
 		fblk_queue_retry(cmd);
@@ -577,7 +578,6 @@ static bool fblk_read_finish_on_wakeup(struct fblk_cmd *cmd,
 	if (cmd->dev->io_mode != FBLK_IO_BUFFERED ||
 	    fblk_cmd_rest(cmd) > FBLK_WAKEUP_COPY_MAX || !folio_try_get(folio))
 		return false;
-	cmd->wake_folio = folio;
 	cmd->submitter = NULL;
 	if (cpu == smp_processor_id() || !cpu_online(cpu) ||
 	    smp_call_function_single_async(cpu, &cmd->wake_call))
@@ -636,7 +636,7 @@ static void fblk_read_ahead(struct fblk_cmd *cmd)
 		return;
 	cmd->ra_done = true;
 	pos = fblk_cmd_pos(cmd) + cmd->done;
-	len = blk_rq_bytes(rq_of(cmd)) - cmd->done;
+	len = fblk_cmd_rest(cmd);
 	first = len;
 	if (cmd->ra_split)
 		first = fblk_ra_first_part(cmd, pos, len);
