@@ -98,8 +98,9 @@ static inline void fblk_unfreeze_queue(struct request_queue *q,
 #endif
 
 /*
- * 6.9: the disk is allocated with its queue_limits; 6.11: write cache and
- * FUA are limits features rather than queue flags.
+ * 6.9: the disk is allocated with its queue_limits, which are changed with
+ * queue_limits_start_update()/commit_update(); 6.11: write cache and FUA
+ * are limits features rather than queue flags.
  */
 #if KERNEL_VERSION(6, 11, 0) <= LINUX_VERSION_CODE
 static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
@@ -112,7 +113,37 @@ static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
 
 	return blk_mq_alloc_disk(set, &lim, queuedata);
 }
+#elif KERNEL_VERSION(6, 9, 0) <= LINUX_VERSION_CODE
+static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
+					      void *queuedata)
+{
+	struct queue_limits lim = {
+		.max_hw_sectors = FBLK_MAX_HW_SECTORS,
+	};
+	struct gendisk *disk = blk_mq_alloc_disk(set, &lim, queuedata);
 
+	if (!IS_ERR(disk)) {
+		blk_queue_write_cache(disk->queue, true, true);
+		blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
+	}
+	return disk;
+}
+#else
+static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
+					      void *queuedata)
+{
+	struct gendisk *disk = blk_mq_alloc_disk(set, queuedata);
+
+	if (!IS_ERR(disk)) {
+		blk_queue_max_hw_sectors(disk->queue, FBLK_MAX_HW_SECTORS);
+		blk_queue_write_cache(disk->queue, true, true);
+		blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
+	}
+	return disk;
+}
+#endif
+
+#if KERNEL_VERSION(6, 9, 0) <= LINUX_VERSION_CODE
 static inline int fblk_apply_limits(struct request_queue *q,
 				    const struct fblk_limits *fl)
 {
@@ -133,19 +164,6 @@ static inline int fblk_apply_limits(struct request_queue *q,
 	return err;
 }
 #else
-static inline struct gendisk *fblk_alloc_disk(struct blk_mq_tag_set *set,
-					      void *queuedata)
-{
-	struct gendisk *disk = blk_mq_alloc_disk(set, queuedata);
-
-	if (!IS_ERR(disk)) {
-		blk_queue_max_hw_sectors(disk->queue, FBLK_MAX_HW_SECTORS);
-		blk_queue_write_cache(disk->queue, true, true);
-		blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
-	}
-	return disk;
-}
-
 static inline int fblk_apply_limits(struct request_queue *q,
 				    const struct fblk_limits *fl)
 {
@@ -159,22 +177,6 @@ static inline int fblk_apply_limits(struct request_queue *q,
 	blk_queue_max_write_zeroes_sectors(q, fl->max_write_zeroes_sectors);
 	fblk_unfreeze_queue(q, memflags);
 	return 0;
-}
-#endif
-
-/*
- * 6.9: a plug caches a timestamp and marks the task PF_BLOCK_TS, and the
- * scheduler then writes through current->plug.  Before hiding a caller's
- * plug, drop its timestamp so nothing dereferences the hidden (NULL) plug.
- */
-#if KERNEL_VERSION(6, 9, 0) <= LINUX_VERSION_CODE
-static inline void fblk_plug_forget_time(void)
-{
-	blk_plug_invalidate_ts();
-}
-#else
-static inline void fblk_plug_forget_time(void)
-{
 }
 #endif
 

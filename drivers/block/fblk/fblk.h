@@ -20,6 +20,7 @@
 #include <linux/mutex.h>
 #include <linux/pagemap.h>
 #include <linux/percpu.h>
+#include <linux/sched.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
 #include <uapi/linux/fblk.h>
@@ -40,9 +41,8 @@
 #define FBLK_MAX_RETRIES	16
 
 /*
- * Requests in flight per queue that the submitter issues itself: one keeps
- * a lone request's latency lowest, and past it the queue's issuer works in
- * parallel with a submitter that keeps queueing.
+ * The inline_depth parameter: kept in the ABI, with no effect since
+ * ->queue_rq leaves every request to the queue's issuer.
  */
 #define FBLK_DEFAULT_INLINE_DEPTH	1
 
@@ -81,7 +81,8 @@ struct fblk_pcpu_stats {
 
 /* What the backing file lets us do, found at attach. */
 struct fblk_caps {
-	bool nowait;		/* IOCB_NOWAIT honoured */
+	bool nowait;		/* IOCB_NOWAIT honoured by the file */
+	bool nowait_direct;	/* ... and by the block device under it */
 	bool buf_rasync;	/* buffered reads can wait on a waitq */
 	bool buf_wasync;	/* buffered writes honour IOCB_NOWAIT */
 	bool dontcache;		/* uncached buffered I/O (RWF_DONTCACHE) */
@@ -101,7 +102,11 @@ struct fblk_ra_range {
  */
 #define FBLK_RA_RING		64
 
-/* One hardware queue: its own backing file and its retry list. */
+/*
+ * One hardware queue: its own backing file and its own contexts.  Every
+ * call into the backing file is made from one of them (or the device's
+ * pool), never from ->queue_rq: see io.c.
+ */
 struct fblk_queue {
 	struct fblk_device	*dev;
 	/*
@@ -129,8 +134,6 @@ struct fblk_queue {
 	 * work item, cleared when it finds its list empty (fblk_drained()).
 	 */
 	unsigned long		busy;
-	/* The issuer's plug while it runs a batch: the one lower calls keep. */
-	struct blk_plug		*issuer_plug;
 	atomic_t		inflight;
 	/* ra_policy auto: where the last read ended, and how many in a row. */
 	loff_t			ra_next;
@@ -158,7 +161,6 @@ struct fblk_device {
 	loff_t			sizelimit;
 	unsigned int		block_size;
 	unsigned int		flags;		/* FBLK_FL_* in effect */
-	gfp_t			old_gfp_mask;
 	struct fblk_caps	caps;
 	/*
 	 * Run-time settings.  The I/O path reads them without the lock: they
@@ -205,20 +207,24 @@ struct fblk_cmd {
 	 */
 	struct tasklet_struct	wake_tasklet;
 	struct __call_single_data wake_call;
-	struct llist_node	retry_node;
-	struct llist_node	issue_node;
-	struct llist_node	reissue_node;
+	/* On one list at a time: the issuer's, the retries' or the reissuer's. */
+	struct llist_node	node;
 	struct work_struct	work;		/* pool job */
 	/*
-	 * The task making the first attempt (->queue_rq's or the issuer):
-	 * finishing in it, not in an interrupt it took, is an inline
-	 * completion.  Cleared when the request goes to another context.
+	 * The task making the first attempt (the queue's issuer): finishing
+	 * in it, not in an interrupt it took, is an inline completion.
+	 * Cleared when the request goes to another context.
 	 */
 	struct task_struct	*submitter;
 	/* Bytes of the request already transferred by earlier partial I/O. */
 	unsigned int		done;
 	unsigned int		retries;	/* wakeups without completion */
-	/* Submitter and ->ki_complete: the last to let go finishes the kiocb. */
+	/*
+	 * The context calling into the file and the one completing the call
+	 * (->ki_complete, or the wakeup of a parked read): whichever lets go
+	 * last goes on with the request, so that it never completes while
+	 * the lower file is still being called on its behalf.
+	 */
 	atomic_t		ref;
 	long			ret;
 	bool			nowait;		/* the kiocb in flight had NOWAIT */
@@ -239,6 +245,28 @@ struct fblk_cmd {
 static inline struct request *fblk_cmd_rq(struct fblk_cmd *cmd)
 {
 	return blk_mq_rq_from_pdu(cmd);
+}
+
+/*
+ * What every fblk context runs with while it may call into the backing
+ * file: reclaim must not wait on I/O queued behind us, and a context that
+ * cleans dirty pages must not be throttled on them (loop and zloop do the
+ * same).  Set once per work item; returns the flags to restore.
+ */
+#define FBLK_LOWER_CTX_FLAGS	(PF_LOCAL_THROTTLE | PF_MEMALLOC_NOIO)
+
+static inline unsigned int fblk_lower_ctx_enter(void)
+{
+	unsigned int old = current->flags;
+
+	current->flags |= FBLK_LOWER_CTX_FLAGS;
+	return old;
+}
+
+static inline void fblk_lower_ctx_exit(unsigned int old)
+{
+	current->flags = (current->flags & ~FBLK_LOWER_CTX_FLAGS) |
+			 (old & FBLK_LOWER_CTX_FLAGS);
 }
 
 static inline void fblk_stat_inc(struct fblk_device *dev, enum fblk_stat stat)
@@ -280,6 +308,7 @@ void fblk_issuer_kick(struct fblk_queue *fq);
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
 void fblk_cmd_exit(struct fblk_cmd *cmd);
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
+void fblk_queue_drain(struct fblk_queue *fq);
 struct block_device *fblk_file_bdev(struct file *file);
 u64 fblk_bdev_sectors_read(struct block_device *bdev);
 int fblk_io_init(void);

@@ -2,10 +2,19 @@
 /*
  * The I/O engine: each request becomes kiocbs on its queue's backing file.
  *
- * A read or write is first tried with IOCB_NOWAIT, from ->queue_rq itself
- * where that takes no blocking lock of the lower file (fblk_cmd_inline_safe())
- * and the queue is shallow, else by the queue's issuer: what completes or
- * queues in ->queue_rq costs no context switch.
+ * ->queue_rq never calls into the backing file: it may run inside an upper
+ * filesystem's transaction, under its locks, with a plug being flushed and
+ * current->bio_list set, deep in a stack of devices, or in a task with a
+ * fatal signal pending, and any of these reaching the lower filesystem is a
+ * bug (upstream loop tried the opposite for 6.19 and reverted it).  It
+ * queues the request to its hardware queue's issuer and kicks it once per
+ * burst; what can only be done blocking goes to the device's pool.
+ *
+ * Every call into the backing file runs in fblk's own contexts: the queue's
+ * issuer (first attempts), its retry and reissue work, its readahead helper
+ * and the pool.  Each runs with PF_MEMALLOC_NOIO (reclaim must not wait on
+ * I/O queued behind us) and PF_LOCAL_THROTTLE (it cleans the dirty pages it
+ * would otherwise be throttled on), set once per work item as loop does.
  *
  *  - Direct I/O queues its kiocb and completes through ->ki_complete.  If
  *    NOWAIT says it would block (block allocation, lock contention), the
@@ -17,28 +26,17 @@
  *    the request on its queue's retry list; one work item retries the whole
  *    list, reissuing only the bytes still missing.  A read that cannot make
  *    progress that way (no folio even after readahead, a folio that stays
- *    !uptodate after a read error, too many wakeups) is read blocking in
- *    the pool, which also surfaces the real error.
+ *    !uptodate after a read error, too many wakeups, a lower lock held by a
+ *    hole punch or truncation) is read blocking in the pool, which also
+ *    surfaces the real error.
  *  - Buffered writes try NOWAIT where the filesystem supports it (xfs,
  *    btrfs), else go to the pool; so do flush, discard and write-zeroes.
+ *  - Writes hold the backing filesystem's freeze protection from issue to
+ *    completion (the trylock under NOWAIT): a frozen filesystem sees none.
  *
  * The pool is the device's workqueue, bounded by pool_size: a request waits
  * there for a worker holding nothing a worker needs.  With submit=threads
  * every I/O is done blocking in the pool instead (QEMU's aio=threads).
- *
- * Every call into the backing file runs in a memalloc_noio scope (reclaim
- * must not wait on I/O queued behind us), with three things of the caller's
- * hidden from the lower filesystem: its journal handle (->queue_rq may run
- * inside an upper filesystem's transaction), its block plug (whose list may
- * be being flushed right now) and current->bio_list.  ->queue_rq is often
- * called from inside submit_bio(), where a bio the lower filesystem submits
- * would only join that list and wait for us to return: anything in the
- * lower path that waits for its own I/O (ext4 reads extent blocks during
- * readahead even under IOCB_NOWAIT) would wait forever.  With the list
- * hidden, lower bios are dispatched at once, and stacked fblk levels
- * recurse, bounded by fblk_stack_is_deep().  The one plug kept is the
- * issuer's own, held over its batch: nobody is flushing it, and the lower
- * bios of a whole batch then reach the lower device in one go.
  */
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
@@ -48,7 +46,6 @@
 #include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
-#include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
 
@@ -250,13 +247,26 @@ static bool fblk_cmd_past_eof(struct fblk_cmd *cmd)
 }
 
 /*
+ * A read or write that failed: what its submitter is told.  Would-block
+ * answers reach here only from a call that was allowed to block (NOWAIT's
+ * are retried elsewhere), and must not tell the submitter to try again
+ * (BLK_STS_AGAIN is for REQ_NOWAIT bios) or that reads are unsupported.
+ */
+static blk_status_t fblk_rw_status(ssize_t ret)
+{
+	if (ret == -EAGAIN || ret == -EOPNOTSUPP)
+		return BLK_STS_IOERR;
+	return errno_to_blk_status(ret);
+}
+
+/*
  * Account a transfer of @ret bytes (or an error).  Returns true while the
  * request has more to transfer; false once it is finished.
  */
 static bool fblk_rw_progress(struct fblk_cmd *cmd, ssize_t ret)
 {
 	if (ret < 0) {
-		fblk_cmd_finish(cmd, errno_to_blk_status(ret));
+		fblk_cmd_finish(cmd, fblk_rw_status(ret));
 		return false;
 	}
 	cmd->done += ret;
@@ -278,34 +288,44 @@ static bool fblk_rw_progress(struct fblk_cmd *cmd, ssize_t ret)
 	return true;
 }
 
-/* See the top of this file for why each of these is hidden. */
-struct fblk_lower_scope {
-	unsigned int		noio;
-	void			*journal_info;
-	struct blk_plug		*plug;
-	struct bio_list		*bio_list;
-};
-
-static void fblk_lower_enter(struct fblk_lower_scope *scope,
-			     struct fblk_queue *fq)
+/*
+ * Freeze protection for a write to a regular file, held until the kiocb
+ * completes, possibly in another context: lockdep is told the lock is
+ * released here and taken again there, as kiocb_start_write() does.
+ */
+static bool fblk_start_write(struct kiocb *iocb, bool nowait)
 {
-	scope->noio = memalloc_noio_save();
-	scope->journal_info = current->journal_info;
-	current->journal_info = NULL;
-	fblk_plug_forget_time();
-	scope->plug = current->plug;
-	if (current->plug != READ_ONCE(fq->issuer_plug))
-		current->plug = NULL;
-	scope->bio_list = current->bio_list;
-	current->bio_list = NULL;
+	struct inode *inode = file_inode(iocb->ki_filp);
+
+	if (!S_ISREG(inode->i_mode))
+		return true;
+	if (nowait) {
+		if (!sb_start_write_trylock(inode->i_sb))
+			return false;
+	} else {
+		sb_start_write(inode->i_sb);
+	}
+	__sb_writers_release(inode->i_sb, SB_FREEZE_WRITE);
+	return true;
 }
 
-static void fblk_lower_exit(struct fblk_lower_scope *scope)
+static void fblk_end_write(struct kiocb *iocb)
 {
-	current->bio_list = scope->bio_list;
-	current->plug = scope->plug;
-	current->journal_info = scope->journal_info;
-	memalloc_noio_restore(scope->noio);
+	struct inode *inode = file_inode(iocb->ki_filp);
+
+	if (!S_ISREG(inode->i_mode))
+		return;
+	__sb_writers_acquired(inode->i_sb, SB_FREEZE_WRITE);
+	sb_end_write(inode->i_sb);
+}
+
+/*
+ * The open flags of the backing file that a kiocb honours (O_DSYNC, say);
+ * the device's mode decides direct or buffered, and a device never appends.
+ */
+static int fblk_file_iocb_flags(struct file *file)
+{
+	return file->f_iocb_flags & ~(IOCB_DIRECT | IOCB_APPEND);
 }
 
 static void fblk_kiocb_complete(struct kiocb *iocb, long ret);
@@ -314,6 +334,7 @@ static void fblk_kiocb_complete(struct kiocb *iocb, long ret);
  * One kiocb on the queue's backing file for what is left of the request.
  * @async: completion through ->ki_complete (direct I/O); else the call is a
  * synchronous kiocb whose -EIOCBQUEUED can only mean a waitq was armed.
+ * A write that would wait for a frozen filesystem under NOWAIT is -EAGAIN.
  */
 static ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async)
 {
@@ -321,7 +342,6 @@ static ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async)
 	struct file *file = cmd->queue->file;
 	struct kiocb *iocb = &cmd->iocb;
 	bool write = fblk_cmd_is_write(cmd);
-	struct fblk_lower_scope scope;
 	struct iov_iter iter;
 	ssize_t ret;
 
@@ -330,20 +350,20 @@ static ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async)
 	iocb->ki_pos = fblk_cmd_pos(cmd) + cmd->done;
 	iocb->ki_complete = async ? fblk_kiocb_complete : NULL;
 	iocb->ki_ioprio = req_get_ioprio(rq);
-	iocb->ki_flags = flags;
-	if (write)
-		iocb->ki_flags |= IOCB_WRITE;
+	iocb->ki_flags = flags | fblk_file_iocb_flags(file);
 	if (rq->cmd_flags & REQ_FUA)
 		iocb->ki_flags |= IOCB_DSYNC;
 	if (flags & IOCB_WAITQ)
 		iocb->ki_waitq = &cmd->wpq;
+	if (!write)
+		return file->f_op->read_iter(iocb, &iter);
 
-	fblk_lower_enter(&scope, cmd->queue);
-	if (write)
-		ret = file->f_op->write_iter(iocb, &iter);
-	else
-		ret = file->f_op->read_iter(iocb, &iter);
-	fblk_lower_exit(&scope);
+	iocb->ki_flags |= IOCB_WRITE;
+	if (!fblk_start_write(iocb, flags & IOCB_NOWAIT))
+		return -EAGAIN;
+	ret = file->f_op->write_iter(iocb, &iter);
+	if (ret != -EIOCBQUEUED)
+		fblk_end_write(iocb);
 	return ret;
 }
 
@@ -388,7 +408,7 @@ static void fblk_reissue(struct fblk_cmd *cmd)
 
 	fblk_stat_inc(cmd->dev, FBLK_STAT_REISSUED);
 	cmd->submitter = NULL;
-	llist_add(&cmd->reissue_node, &fq->reissues);
+	llist_add(&cmd->node, &fq->reissues);
 	if (fblk_claim(fq, FBLK_REISSUER_BUSY))
 		queue_work(fblk_issue_wq, &fq->reissue_work);
 }
@@ -413,12 +433,20 @@ static void fblk_kiocb_put(struct fblk_cmd *cmd)
 		fblk_direct_done(cmd);
 }
 
+static void fblk_kiocb_done(struct fblk_cmd *cmd, long ret)
+{
+	cmd->ret = ret;
+	fblk_kiocb_put(cmd);
+}
+
+/* ->ki_complete of a queued direct kiocb. */
 static void fblk_kiocb_complete(struct kiocb *iocb, long ret)
 {
 	struct fblk_cmd *cmd = container_of(iocb, struct fblk_cmd, iocb);
 
-	cmd->ret = ret;
-	fblk_kiocb_put(cmd);
+	if (iocb->ki_flags & IOCB_WRITE)
+		fblk_end_write(iocb);
+	fblk_kiocb_done(cmd, ret);
 }
 
 static void fblk_direct_issue(struct fblk_cmd *cmd, bool nowait)
@@ -435,7 +463,7 @@ static void fblk_direct_issue(struct fblk_cmd *cmd, bool nowait)
 	if (ret == -EIOCBQUEUED)
 		fblk_stat_inc(cmd->dev, FBLK_STAT_QUEUED_ASYNC);
 	else
-		fblk_kiocb_complete(&cmd->iocb, ret);
+		fblk_kiocb_done(cmd, ret);
 	fblk_kiocb_put(cmd);
 }
 
@@ -444,7 +472,7 @@ static void fblk_reissue_batch(struct llist_node *batch)
 	struct fblk_cmd *cmd, *next;
 
 	batch = llist_reverse_order(batch);
-	llist_for_each_entry_safe(cmd, next, batch, reissue_node)
+	llist_for_each_entry_safe(cmd, next, batch, node)
 		fblk_direct_issue(cmd, false);
 }
 
@@ -452,6 +480,7 @@ static void fblk_reissue_work(struct work_struct *work)
 {
 	struct fblk_queue *fq = container_of(work, struct fblk_queue,
 					     reissue_work);
+	unsigned int ctx = fblk_lower_ctx_enter();
 	struct llist_node *batch;
 
 	do {
@@ -460,6 +489,7 @@ static void fblk_reissue_work(struct work_struct *work)
 			cond_resched();
 		}
 	} while (!fblk_drained(fq, FBLK_REISSUER_BUSY, &fq->reissues));
+	fblk_lower_ctx_exit(ctx);
 }
 
 /* ---- buffered I/O ---- */
@@ -489,7 +519,7 @@ static void fblk_queue_retry(struct fblk_cmd *cmd)
 	struct fblk_queue *fq = cmd->queue;
 
 	cmd->submitter = NULL;
-	if (llist_add(&cmd->retry_node, &fq->retries))
+	if (llist_add(&cmd->node, &fq->retries))
 		queue_work_on(blk_mq_rq_cpu(rq_of(cmd)), fblk_retry_wq,
 			      &fq->retry_work);
 }
@@ -602,22 +632,49 @@ static int fblk_wake_page(struct wait_queue_entry *wait, unsigned int mode,
 	}
 	fblk_stat_inc(cmd->dev, FBLK_STAT_WAKEUPS);
 	list_del_init(&wait->entry);
+	/* The context that armed it is still in the call: it goes on. */
+	if (!atomic_dec_and_test(&cmd->ref))
+		return 1;
 	if (!fblk_read_finish_on_wakeup(cmd, wpq->folio))
 		fblk_queue_retry(cmd);
 	return 1;
 }
 
-/* Park the read on the folio it needs; true if it is parked. */
+/*
+ * Park the read on the folio it needs; true if it is parked, and its wakeup
+ * goes on with it.  The read holds a reference while it is in the call: a
+ * wakeup may come before ->read_iter returns, and the request must not
+ * complete (and its device go away) under the call.  -EIOCBQUEUED with
+ * false: woken already, the caller reads again.
+ */
 static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
 {
 	cmd->wpq.wait.func = fblk_wake_page;
 	cmd->wpq.wait.private = cmd;
 	INIT_LIST_HEAD(&cmd->wpq.wait.entry);
+	atomic_set(&cmd->ref, 2);
 	*ret = fblk_issue(cmd, IOCB_WAITQ | fblk_buffered_flags(cmd), false);
 	if (*ret != -EIOCBQUEUED)
 		return false;
 	fblk_stat_inc(cmd->dev, FBLK_STAT_WAITQ_ARMED);
-	return true;
+	return !atomic_dec_and_test(&cmd->ref);
+}
+
+/*
+ * Readahead and arming a waitq take the backing mapping's invalidate_lock
+ * shared, blocking; a hole punch or truncation below holds it exclusively
+ * for as long as it runs, and an issuer must not wait behind it: such a
+ * read goes to the pool.  A probe, not a guarantee: a punch that starts
+ * right after it costs one wait.
+ */
+static bool fblk_lower_mapping_busy(struct file *file)
+{
+	struct address_space *mapping = file->f_mapping;
+
+	if (!filemap_invalidate_trylock_shared(mapping))
+		return true;
+	filemap_invalidate_unlock_shared(mapping);
+	return false;
 }
 
 /*
@@ -628,7 +685,6 @@ static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
  */
 static void fblk_read_ahead(struct fblk_cmd *cmd)
 {
-	struct fblk_lower_scope scope;
 	size_t len, first;
 	loff_t pos;
 
@@ -642,12 +698,8 @@ static void fblk_read_ahead(struct fblk_cmd *cmd)
 		first = fblk_ra_first_part(cmd, pos, len);
 	if (first < len && fblk_ra_defer(cmd->queue, pos + first, len - first))
 		len = first;
-	fblk_lower_enter(&scope, cmd->queue);
 	fblk_ra_start(cmd, pos, len);
-	fblk_lower_exit(&scope);
 }
-
-static void fblk_hand_off(struct fblk_cmd *cmd);
 
 /*
  * Is a cached attempt worth making first?  A read that the policy reads
@@ -657,10 +709,10 @@ static void fblk_hand_off(struct fblk_cmd *cmd);
  * a deep queue goes through.  Streams find their reads cached by earlier
  * readahead, and a retry after a wakeup finds its folio read.
  */
-static bool fblk_read_probe_first(struct fblk_cmd *cmd, bool in_queue_rq)
+static bool fblk_read_probe_first(struct fblk_cmd *cmd)
 {
-	return in_queue_rq || cmd->dev->ra_policy == FBLK_RA_OFF ||
-	       cmd->ra_stream || cmd->ra_done;
+	return cmd->dev->ra_policy == FBLK_RA_OFF || cmd->ra_stream ||
+	       cmd->ra_done;
 }
 
 /*
@@ -669,18 +721,12 @@ static bool fblk_read_probe_first(struct fblk_cmd *cmd, bool in_queue_rq)
  * (IOCB_NOIO) unless the policy leaves readahead to the lower file itself.
  * Like io_uring's, these attempts may start lower I/O even for a REQ_NOWAIT
  * submitter: they never wait for it.
- *
- * From ->queue_rq only the IOCB_NOIO attempt is made: readahead takes the
- * lower mapping's invalidate_lock, and the submitter may hold an upper
- * filesystem's (ext4 on fblk on a file on ext4: the upper readahead flushes
- * its plug into ->queue_rq with it held; lockdep reports the nesting).  A
- * read that misses there goes to the queue's issuer, which holds nothing.
  */
-static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
+static void fblk_buffered_read(struct fblk_cmd *cmd)
 {
 	struct fblk_device *dev = cmd->dev;
 	bool tuned = dev->ra_policy != FBLK_RA_OFF;
-	bool probe = fblk_read_probe_first(cmd, in_queue_rq);
+	bool probe = fblk_read_probe_first(cmd);
 	int flags = IOCB_NOWAIT | fblk_buffered_flags(cmd);
 	ssize_t ret;
 
@@ -688,28 +734,35 @@ static void fblk_buffered_read(struct fblk_cmd *cmd, bool in_queue_rq)
 		fblk_punt(cmd);
 		return;
 	}
-	do {
+	for (;;) {
 		if (probe) {
-			ret = fblk_issue(cmd, flags | (tuned || in_queue_rq ?
-						      IOCB_NOIO : 0), false);
-			if (!fblk_would_block(ret))
-				continue;
-			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
-			if (in_queue_rq) {
-				fblk_hand_off(cmd);
+			ret = fblk_issue(cmd, flags | (tuned ? IOCB_NOIO : 0),
+					 false);
+			if (!fblk_would_block(ret)) {
+				if (fblk_rw_progress(cmd, ret))
+					continue;
 				return;
 			}
+			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
 		}
 		probe = true;
+		if (fblk_lower_mapping_busy(cmd->queue->file))
+			break;
 		if (tuned)
 			fblk_read_ahead(cmd);
 		if (fblk_read_arm_waitq(cmd, &ret))
 			return;
-		if (ret == -EAGAIN) {
-			fblk_read_blocking(cmd);
-			return;
+		if (ret == -EIOCBQUEUED) {
+			if (++cmd->retries > FBLK_MAX_RETRIES)
+				break;
+			continue;
 		}
-	} while (fblk_rw_progress(cmd, ret));
+		if (ret == -EAGAIN)
+			break;
+		if (!fblk_rw_progress(cmd, ret))
+			return;
+	}
+	fblk_read_blocking(cmd);
 }
 
 static void fblk_retry_work(struct work_struct *work)
@@ -717,16 +770,18 @@ static void fblk_retry_work(struct work_struct *work)
 	struct fblk_queue *fq = container_of(work, struct fblk_queue,
 					     retry_work);
 	struct llist_node *batch = llist_del_all(&fq->retries);
+	unsigned int ctx = fblk_lower_ctx_enter();
 	struct fblk_cmd *cmd, *next;
 
 	batch = llist_reverse_order(batch);
-	llist_for_each_entry_safe(cmd, next, batch, retry_node) {
+	llist_for_each_entry_safe(cmd, next, batch, node) {
 		fblk_stat_inc(cmd->dev, FBLK_STAT_RETRIES);
 		if (++cmd->retries > FBLK_MAX_RETRIES)
 			fblk_read_blocking(cmd);
 		else
-			fblk_buffered_read(cmd, false);
+			fblk_buffered_read(cmd);
 	}
+	fblk_lower_ctx_exit(ctx);
 }
 
 static void fblk_buffered_write(struct fblk_cmd *cmd)
@@ -769,22 +824,38 @@ static int fblk_punch_hole(struct file *file, loff_t pos, loff_t len)
 			     pos, len);
 }
 
-static int fblk_write_zero_pages(struct file *file, loff_t pos, loff_t len)
+/* Up to a page of zeroes at @pos, a kiocb of its own, freeze protected. */
+static ssize_t fblk_write_zero_chunk(struct file *file, loff_t pos,
+				     size_t len)
 {
+	struct kiocb iocb;
 	struct bio_vec bv;
 	struct iov_iter iter;
 	ssize_t ret;
 
-	while (len > 0) {
-		size_t chunk = min_t(loff_t, len, PAGE_SIZE);
+	init_sync_kiocb(&iocb, file);
+	iocb.ki_pos = pos;
+	iocb.ki_flags = fblk_file_iocb_flags(file) | IOCB_WRITE;
+	bvec_set_page(&bv, ZERO_PAGE(0), len, 0);
+	iov_iter_bvec(&iter, ITER_SOURCE, &bv, 1, len);
+	fblk_start_write(&iocb, false);
+	ret = file->f_op->write_iter(&iocb, &iter);
+	fblk_end_write(&iocb);
+	return ret;
+}
 
-		bvec_set_page(&bv, ZERO_PAGE(0), chunk, 0);
-		iov_iter_bvec(&iter, ITER_SOURCE, &bv, 1, chunk);
-		ret = vfs_iter_write(file, &iter, &pos, 0);
+static int fblk_write_zero_pages(struct file *file, loff_t pos, loff_t len)
+{
+	ssize_t ret;
+
+	while (len > 0) {
+		ret = fblk_write_zero_chunk(file, pos,
+					    min_t(loff_t, len, PAGE_SIZE));
 		if (ret < 0)
 			return ret;
 		if (!ret)
 			return -EIO;
+		pos += ret;
 		len -= ret;
 	}
 	return 0;
@@ -864,19 +935,13 @@ static int fblk_do_sync_op(struct fblk_cmd *cmd)
 
 static void fblk_pool_job(struct fblk_cmd *cmd)
 {
-	struct fblk_lower_scope scope;
-	int err;
-
 	switch (req_op(rq_of(cmd))) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
 		fblk_rw_blocking(cmd);
 		return;
 	default:
-		fblk_lower_enter(&scope, cmd->queue);
-		err = fblk_do_sync_op(cmd);
-		fblk_lower_exit(&scope);
-		fblk_cmd_finish(cmd, errno_to_blk_status(err));
+		fblk_cmd_finish(cmd, errno_to_blk_status(fblk_do_sync_op(cmd)));
 		return;
 	}
 }
@@ -885,71 +950,36 @@ static void fblk_pool_work(struct work_struct *work)
 {
 	struct fblk_cmd *cmd = container_of(work, struct fblk_cmd, work);
 	struct fblk_device *dev = cmd->dev;
+	unsigned int ctx = fblk_lower_ctx_enter();
 
 	fblk_pool_job(cmd);
 	/* @cmd may be reused from here on. */
 	atomic_dec(&dev->pool_depth);
+	fblk_lower_ctx_exit(ctx);
 }
 
-/* ---- submission, from ->queue_rq ---- */
+/* ---- the queue's issuer: first attempts, never blocking ---- */
 
-static bool fblk_cmd_is_rw(struct fblk_cmd *cmd)
-{
-	return req_op(rq_of(cmd)) == REQ_OP_READ || fblk_cmd_is_write(cmd);
-}
-
-/*
- * Hiding current->bio_list lets each fblk level in a stack call into its
- * lower file from the submitter's stack: a stack of fblk devices over
- * filesystems over fblk devices recurses.  Past half the stack, start the
- * request from a worker instead.
- */
-static bool fblk_stack_is_deep(void)
-{
-	unsigned long sp = (unsigned long)&sp;
-	unsigned long base = (unsigned long)task_stack_page(current);
-
-	return sp - base < THREAD_SIZE / 2;
-}
-
-static void fblk_cmd_defer(struct fblk_cmd *cmd)
-{
-	if (cmd->dev->io_mode == FBLK_IO_DIRECT)
-		fblk_reissue(cmd);
-	else if (fblk_cmd_is_write(cmd))
-		fblk_punt(cmd);
-	else
-		fblk_queue_retry(cmd);
-}
-
-/*
- * The first attempt at a read or write, never blocking: by the submitter
- * itself (@in_queue_rq) or by the queue's issuer.
- */
-static void fblk_cmd_dispatch(struct fblk_cmd *cmd, bool in_queue_rq)
+static void fblk_cmd_dispatch(struct fblk_cmd *cmd)
 {
 	struct fblk_device *dev = cmd->dev;
 
-	if (fblk_stack_is_deep())
-		fblk_cmd_defer(cmd);
-	else if (dev->io_mode == FBLK_IO_DIRECT)
-		fblk_direct_issue(cmd, dev->caps.nowait);
+	if (dev->io_mode == FBLK_IO_DIRECT)
+		fblk_direct_issue(cmd, dev->caps.nowait_direct);
 	else if (fblk_cmd_is_write(cmd))
 		fblk_buffered_write(cmd);
 	else
-		fblk_buffered_read(cmd, in_queue_rq);
+		fblk_buffered_read(cmd);
 }
 
 /*
- * A queue's issuer makes the first attempts the submitter left to it, on a
- * CPU of the scheduler's choosing: with a deep queue, the submitter only
- * queues requests while the work of issuing them, and of completing the
- * lower I/O it starts, runs in parallel elsewhere.
+ * A queue's issuer makes the first attempts of the requests ->queue_rq left
+ * it, on a CPU of the scheduler's choosing: with a deep queue, the submitter
+ * only queues requests while the work of issuing them, and of completing
+ * the lower I/O it starts, runs in parallel elsewhere.
  *
  * The batch is plugged: its lower bios go down together when it ends (or
- * when the issuer sleeps), as io_uring plugs a batch of submissions.  The
- * plug is cleared from the queue before it is flushed, since the flush may
- * call a stacked fblk's ->queue_rq, which must hide it like any other.
+ * when the issuer sleeps), as io_uring plugs a batch of submissions.
  */
 static void fblk_issue_batch(struct fblk_queue *fq, struct llist_node *batch)
 {
@@ -959,14 +989,11 @@ static void fblk_issue_batch(struct fblk_queue *fq, struct llist_node *batch)
 	fblk_stat_inc(fq->dev, FBLK_STAT_ISSUER_RUNS);
 	batch = llist_reverse_order(batch);
 	blk_start_plug(&plug);
-	WRITE_ONCE(fq->issuer_plug, &plug);
-	llist_for_each_entry_safe(cmd, next, batch, issue_node) {
+	llist_for_each_entry_safe(cmd, next, batch, node) {
 		cmd->submitter = current;
-		cmd->ra_split = cmd->issue_node.next ||
-				!llist_empty(&fq->issues);
-		fblk_cmd_dispatch(cmd, false);
+		cmd->ra_split = cmd->node.next || !llist_empty(&fq->issues);
+		fblk_cmd_dispatch(cmd);
 	}
-	WRITE_ONCE(fq->issuer_plug, NULL);
 	blk_finish_plug(&plug);
 }
 
@@ -974,6 +1001,7 @@ static void fblk_issue_work(struct work_struct *work)
 {
 	struct fblk_queue *fq = container_of(work, struct fblk_queue,
 					     issue_work);
+	unsigned int ctx = fblk_lower_ctx_enter();
 	struct llist_node *batch;
 
 	do {
@@ -982,6 +1010,7 @@ static void fblk_issue_work(struct work_struct *work)
 			cond_resched();
 		}
 	} while (!fblk_drained(fq, FBLK_ISSUER_BUSY, &fq->issues));
+	fblk_lower_ctx_exit(ctx);
 }
 
 /*
@@ -995,11 +1024,18 @@ void fblk_issuer_kick(struct fblk_queue *fq)
 		queue_work(fblk_issue_wq, &fq->issue_work);
 }
 
+/* ---- submission, from ->queue_rq: nothing here enters a filesystem ---- */
+
+static bool fblk_cmd_is_rw(struct fblk_cmd *cmd)
+{
+	return req_op(rq_of(cmd)) == REQ_OP_READ || fblk_cmd_is_write(cmd);
+}
+
 /* Leave the request to the queue's issuer, woken when the burst ends. */
 static void fblk_hand_off(struct fblk_cmd *cmd)
 {
 	fblk_stat_inc(cmd->dev, FBLK_STAT_HANDED_OFF);
-	llist_add(&cmd->issue_node, &cmd->queue->issues);
+	llist_add(&cmd->node, &cmd->queue->issues);
 }
 
 /*
@@ -1022,45 +1058,14 @@ static bool fblk_cmd_blocks(struct fblk_cmd *cmd)
 }
 
 /*
- * What ->queue_rq may call into the backing file for, under whatever locks
- * of an upper filesystem or block device the submitter holds (it flushes
- * its plug into us), without nesting lower locks of the same kinds under
- * them (lockdep, on the debug kernel, over stacks of fblk, ext4 and fblk):
- *  - direct I/O on a block device, which takes no lock; on a file, ext4
- *    maps blocks under i_data_sem, blocking even under IOCB_NOWAIT;
- *  - buffered reads of a file, whose cached attempt takes only trylocks;
- *    a block device's buffered read takes its inode lock, blocking (7.x);
- *  - buffered writes where NOWAIT is offered (xfs: trylocks).
+ * Prepare the request and queue it to the context that will issue it.
+ * Called under RCU (the tag set does not block): nothing here sleeps.
  */
-static bool fblk_cmd_inline_safe(struct fblk_cmd *cmd)
-{
-	struct fblk_device *dev = cmd->dev;
-
-	if (dev->io_mode == FBLK_IO_DIRECT)
-		return dev->caps.blkdev;
-	return fblk_cmd_is_write(cmd) || !dev->caps.blkdev;
-}
-
-/*
- * Up to inline_depth requests in flight on the queue, the submitter issues
- * a request itself: the shortest path, for shallow queues.  Beyond, it
- * hands the request to the queue's issuer, which also suits a REQ_NOWAIT
- * submitter: nobody waits on its behalf either way.
- */
-static bool fblk_cmd_issue_inline(struct fblk_cmd *cmd)
-{
-	int inflight = atomic_inc_return(&cmd->queue->inflight);
-
-	return inflight <= READ_ONCE(cmd->dev->inline_depth);
-}
-
 blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 {
 	struct request *rq = rq_of(cmd);
-	bool nowait = rq->cmd_flags & REQ_NOWAIT;
-	bool issue_inline;
 
-	cmd->submitter = current;
+	cmd->submitter = NULL;
 	cmd->done = 0;
 	cmd->retries = 0;
 	cmd->ra_done = false;
@@ -1069,22 +1074,29 @@ blk_status_t fblk_cmd_start(struct fblk_cmd *cmd)
 	cmd->bvec = NULL;
 	cmd->nr_bvec = 0;
 
-	if (fblk_cmd_is_rw(cmd) &&
-	    fblk_cmd_gather_bvecs(cmd, nowait ? GFP_NOWAIT : GFP_NOIO))
-		return nowait ? BLK_STS_AGAIN : BLK_STS_RESOURCE;
+	if (fblk_cmd_is_rw(cmd) && fblk_cmd_gather_bvecs(cmd, GFP_NOWAIT))
+		return rq->cmd_flags & REQ_NOWAIT ? BLK_STS_AGAIN :
+						    BLK_STS_RESOURCE;
 	blk_mq_start_request(rq);
 
 	/* In submission order, whoever issues it: auto's streams are in it. */
 	if (cmd->dev->io_mode != FBLK_IO_DIRECT && req_op(rq) == REQ_OP_READ)
 		fblk_ra_note(cmd);
-	issue_inline = fblk_cmd_issue_inline(cmd);
+	atomic_inc(&cmd->queue->inflight);
 	if (fblk_cmd_blocks(cmd))
 		fblk_punt(cmd);
-	else if (!issue_inline || !fblk_cmd_inline_safe(cmd))
-		fblk_hand_off(cmd);
 	else
-		fblk_cmd_dispatch(cmd, true);
+		fblk_hand_off(cmd);
 	return BLK_STS_OK;
+}
+
+/* Before the queue's file is closed: nothing of ours may still use it. */
+void fblk_queue_drain(struct fblk_queue *fq)
+{
+	flush_work(&fq->issue_work);
+	flush_work(&fq->retry_work);
+	flush_work(&fq->reissue_work);
+	fblk_ra_helper_stop(fq);
 }
 
 int fblk_io_init(void)

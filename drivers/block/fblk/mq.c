@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * blk-mq: one tag set per device, one struct fblk_queue per hardware queue.
- * ->queue_rq hands each request to the I/O engine, which may call into the
- * backing file right there: hence BLK_MQ_F_BLOCKING, since even an
- * IOCB_NOWAIT read may cond_resched() in filemap_read() and must not run
- * under the RCU read lock a non-blocking queue dispatches under.
+ * ->queue_rq hands each request to the I/O engine, which queues it to the
+ * hardware queue's issuer (or the pool) without calling into the backing
+ * file and without sleeping: the tag set is not BLK_MQ_F_BLOCKING, so
+ * blk-mq dispatches under RCU and never needs a queue's SRCU.
  */
 #include <linux/blk-mq.h>
 
@@ -102,13 +102,9 @@ int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
 	set->cmd_size = sizeof(struct fblk_cmd);
 	/*
 	 * No I/O scheduler unless asked for, as loop: the lower file's has
-	 * the say.  A single queue would get mq-deadline, and a blocking
-	 * queue runs every dispatch of a scheduler from kblockd: 6.1, one
-	 * queue, 4 KiB random direct reads at depth 32, 109 us of CPU per
-	 * read and 12264 IOPS, against 58 and 18600 with two queues.
+	 * the say (a single queue would get mq-deadline).
 	 */
-	set->flags = FBLK_TAG_SET_FLAGS | BLK_MQ_F_BLOCKING |
-		     BLK_MQ_F_NO_SCHED_BY_DEFAULT;
+	set->flags = FBLK_TAG_SET_FLAGS | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	set->driver_data = dev;
 	return blk_mq_alloc_tag_set(set);
 }

@@ -27,10 +27,8 @@
  */
 #include <linux/backing-dev.h>
 #include <linux/blk-mq.h>
-#include <linux/fadvise.h>
 #include <linux/fs.h>
 #include <linux/pagemap.h>
-#include <linux/sched/mm.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 
@@ -136,7 +134,7 @@ void fblk_ra_note(struct fblk_cmd *cmd)
 }
 
 /*
- * How much one POSIX_FADV_WILLNEED reads at most: the larger of the clone's
+ * How much one step of an exact read reads at most: the larger of the clone's
  * window and the device's largest request (io_pages), rounded down to whole
  * largest requests.  Else every step ends in a small request: null_blk
  * takes 124 KiB, a 128 KiB window read a 256 KiB request as 124 + 4 + 124
@@ -152,19 +150,33 @@ static unsigned long fblk_ra_exact_step(struct file *file)
 	return max(step, 1UL);
 }
 
+/* tmpfs reads without the page cache's readahead: none to start. */
+static bool fblk_ra_possible(struct address_space *mapping)
+{
+	return mapping->a_ops->readahead || mapping->a_ops->read_folio;
+}
+
 /*
- * Exactly @nr pages from @index: POSIX_FADV_WILLNEED, which skips what is
- * cached and stops at EOF, in steps of what one call reads.
+ * Exactly @nr pages from @index, up to EOF, in steps of what one lower
+ * request reads; what is cached is skipped.  Straight into the page cache,
+ * as POSIX_FADV_WILLNEED reads, but without the filesystem's ->fadvise
+ * (xfs takes its IOLOCK there, which a buffered writer holds).
  */
 static void fblk_ra_exact(struct file *file, pgoff_t index, unsigned long nr)
 {
+	struct address_space *mapping = file->f_mapping;
+	loff_t size = i_size_read(mapping->host);
+	pgoff_t end = DIV_ROUND_UP(size, PAGE_SIZE);
 	unsigned long step = fblk_ra_exact_step(file);
 
+	if (index >= end || !fblk_ra_possible(mapping))
+		return;
+	nr = min_t(unsigned long, nr, end - index);
 	while (nr) {
 		unsigned long n = min(nr, step);
+		DEFINE_READAHEAD(ractl, file, &file->f_ra, mapping, index);
 
-		vfs_fadvise(file, (loff_t)index << PAGE_SHIFT,
-			    (loff_t)n << PAGE_SHIFT, POSIX_FADV_WILLNEED);
+		page_cache_ra_unbounded(&ractl, n, 0);
 		index += n;
 		nr -= n;
 	}
@@ -234,21 +246,17 @@ static bool fblk_ra_next_range(struct fblk_queue *fq, struct fblk_ra_range *r)
 	return found;
 }
 
-/*
- * Runs in a kworker, which holds no upper filesystem's locks or journal
- * handle and no plug; only reclaim must stay out of the I/O path.
- */
 static void fblk_ra_helper_work(struct work_struct *work)
 {
 	struct fblk_queue *fq = container_of(work, struct fblk_queue, ra_work);
-	unsigned int noio = memalloc_noio_save();
+	unsigned int ctx = fblk_lower_ctx_enter();
 	struct fblk_ra_range r;
 
 	while (fblk_ra_next_range(fq, &r)) {
 		fblk_ra_exact(fq->file, r.index, r.nr);
 		cond_resched();
 	}
-	memalloc_noio_restore(noio);
+	fblk_lower_ctx_exit(ctx);
 }
 
 void fblk_ra_helper_init(struct fblk_queue *fq)
@@ -271,7 +279,7 @@ void fblk_ra_helper_stop(struct fblk_queue *fq)
 
 /*
  * Start reading what the request still lacks, from @pos on, @len bytes.
- * Called in a lower-file scope (memalloc_noio), once per request.
+ * Called from one of fblk's contexts, once per request.
  */
 void fblk_ra_start(struct fblk_cmd *cmd, loff_t pos, size_t len)
 {
@@ -280,7 +288,8 @@ void fblk_ra_start(struct fblk_cmd *cmd, loff_t pos, size_t len)
 	pgoff_t index = pos >> PAGE_SHIFT;
 	unsigned long nr = DIV_ROUND_UP(pos + len, PAGE_SIZE) - index;
 
-	if (dev->ra_policy == FBLK_RA_OFF || !len)
+	if (dev->ra_policy == FBLK_RA_OFF || !len ||
+	    !fblk_ra_possible(file->f_mapping))
 		return;
 	fblk_stat_inc(dev, FBLK_STAT_RA_CALLS);
 	fblk_stat_add(dev, FBLK_STAT_RA_PAGES, nr);
