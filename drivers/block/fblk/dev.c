@@ -204,9 +204,12 @@ static void fblk_probe_caps(struct file *file, struct fblk_caps *caps)
 {
 	struct block_device *bdev = fblk_file_bdev(file);
 
-	/* NOWAIT all the way down: a lower device may refuse REQ_NOWAIT bios. */
-	caps->nowait = (file->f_mode & FMODE_NOWAIT) &&
-		       (!bdev || bdev_nowait(bdev));
+	caps->nowait = file->f_mode & FMODE_NOWAIT;
+	/*
+	 * Direct I/O's NOWAIT goes all the way down, and a lower device may
+	 * refuse REQ_NOWAIT bios; buffered I/O's stops at the page cache.
+	 */
+	caps->nowait_direct = caps->nowait && (!bdev || bdev_nowait(bdev));
 	caps->buf_rasync = fblk_file_buf_rasync(file);
 	caps->buf_wasync = fblk_file_buf_wasync(file);
 	caps->dontcache = fblk_file_dontcache(file);
@@ -306,6 +309,19 @@ int fblk_set_params(struct fblk_device *dev, const struct fblk_params *p)
 		mutex_unlock(&dev->lock);
 		return -ENXIO;
 	}
+	/*
+	 * Leaving buffered I/O: what it left dirty in the backing file's
+	 * page cache is written back and synced first, as loop does before
+	 * it switches to direct I/O.
+	 */
+	if ((p->mask & FBLK_PARAM_IO_MODE) && p->io_mode != dev->io_mode_asked &&
+	    dev->io_mode != FBLK_IO_DIRECT) {
+		err = vfs_fsync(dev->backing, 0);
+		if (err) {
+			mutex_unlock(&dev->lock);
+			return err;
+		}
+	}
 	/* Drain, switch, resume: no request sees two settings. */
 	memflags = fblk_freeze_queue(dev->disk->queue);
 	err = fblk_apply_params(dev, p);
@@ -390,12 +406,18 @@ static void fblk_give_queue_files(struct fblk_device *dev,
 	}
 }
 
+/*
+ * No request is in flight (the queue is frozen, or nobody has it open), but
+ * the contexts that completed the last ones may still be returning: wait
+ * for each before its file goes.
+ */
 static void fblk_close_queue_files(struct fblk_device *dev)
 {
 	unsigned int i;
 
+	flush_workqueue(dev->pool);
 	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
-		fblk_ra_helper_stop(&dev->queues[i]);
+		fblk_queue_drain(&dev->queues[i]);
 		if (dev->queues[i].file)
 			fput(dev->queues[i].file);
 		dev->queues[i].file = NULL;
@@ -516,12 +538,10 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 		goto out_close;
 
 	/*
-	 * Page cache allocations of the backing file must not recurse into
-	 * I/O or the filesystem: that I/O could be ours, queued behind them.
+	 * The backing file's mapping keeps its gfp mask: fblk's contexts run
+	 * with PF_MEMALLOC_NOIO, which keeps their page cache allocations
+	 * from recursing into I/O that could be ours, queued behind them.
 	 */
-	dev->old_gfp_mask = mapping_gfp_mask(file->f_mapping);
-	mapping_set_gfp_mask(file->f_mapping,
-			     dev->old_gfp_mask & ~(__GFP_IO | __GFP_FS));
 	fblk_reset_stats(dev);
 	dev->read_base = fblk_bdev_sectors_read(dev->disk->part0);
 	dev->lower_read_base = fblk_bdev_sectors_read(fblk_file_bdev(file));
@@ -649,7 +669,6 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	if (!in_release)
 		memflags = fblk_freeze_queue(q);	/* drains in-flight I/O */
 	fblk_close_queue_files(dev);
-	mapping_set_gfp_mask(file->f_mapping, dev->old_gfp_mask);
 	/* Drop what the page cache holds of this device's old contents. */
 	invalidate_disk(dev->disk);
 	set_disk_ro(dev->disk, false);
@@ -796,8 +815,12 @@ static int fblk_ioctl(struct block_device *bdev, fblk_mode_t mode,
 	case FBLK_GET_INFO:
 		return fblk_get_info(dev, argp);
 	case FBLK_SET_CAPACITY:
-		return fblk_set_capacity(dev);
 	case FBLK_SET_PARAMS:
+		/* As loop's LOOP_SET_STATUS and LOOP_SET_CAPACITY. */
+		if (!(mode & FBLK_MODE_WRITE) && !capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		if (cmd == FBLK_SET_CAPACITY)
+			return fblk_set_capacity(dev);
 		return fblk_ioctl_set_params(dev, argp);
 	}
 	return -ENOTTY;
