@@ -9,6 +9,8 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/interrupt.h>
+#include <linux/smp.h>
 #include <linux/workqueue.h>
 #include <linux/fs.h>
 #include <linux/version.h>
@@ -177,6 +179,87 @@ static inline int fblk_apply_limits(struct request_queue *q,
 	blk_queue_max_write_zeroes_sectors(q, fl->max_write_zeroes_sectors);
 	fblk_unfreeze_queue(q, memflags);
 	return 0;
+}
+#endif
+
+/*
+ * 6.9: BH workqueues replace tasklets.  fblk_bh runs a function in softirq
+ * context on a given CPU: a work item of system_bh_wq queued there, or
+ * before 6.9 a tasklet, scheduled from another CPU by an IPI (tasklets run
+ * where they are scheduled).  Queued with interrupts off.
+ */
+struct fblk_bh;
+typedef void (*fblk_bh_fn)(struct fblk_bh *bh);
+
+#if KERNEL_VERSION(6, 9, 0) <= LINUX_VERSION_CODE
+struct fblk_bh {
+	struct work_struct	work;
+	fblk_bh_fn		fn;
+};
+
+static inline void fblk_bh_work(struct work_struct *work)
+{
+	struct fblk_bh *bh = container_of(work, struct fblk_bh, work);
+
+	bh->fn(bh);
+}
+
+static inline void fblk_bh_init(struct fblk_bh *bh, fblk_bh_fn fn)
+{
+	bh->fn = fn;
+	INIT_WORK(&bh->work, fblk_bh_work);
+}
+
+static inline void fblk_bh_queue_on(struct fblk_bh *bh, int cpu)
+{
+	if (!cpu_online(cpu))
+		cpu = smp_processor_id();
+	queue_work_on(cpu, system_bh_wq, &bh->work);
+}
+
+static inline void fblk_bh_kill(struct fblk_bh *bh)
+{
+	cancel_work_sync(&bh->work);
+}
+#else
+struct fblk_bh {
+	struct tasklet_struct	tasklet;
+	call_single_data_t	ipi;
+	fblk_bh_fn		fn;
+};
+
+static inline void fblk_bh_tasklet(struct tasklet_struct *t)
+{
+	struct fblk_bh *bh = from_tasklet(bh, t, tasklet);
+
+	bh->fn(bh);
+}
+
+static inline void fblk_bh_ipi(void *data)
+{
+	struct fblk_bh *bh = data;
+
+	tasklet_schedule(&bh->tasklet);
+}
+
+static inline void fblk_bh_init(struct fblk_bh *bh, fblk_bh_fn fn)
+{
+	bh->fn = fn;
+	tasklet_setup(&bh->tasklet, fblk_bh_tasklet);
+	INIT_CSD(&bh->ipi, fblk_bh_ipi, bh);
+}
+
+/* An online CPU stays so until it has run the IPI. */
+static inline void fblk_bh_queue_on(struct fblk_bh *bh, int cpu)
+{
+	if (cpu == smp_processor_id() || !cpu_online(cpu) ||
+	    smp_call_function_single_async(cpu, &bh->ipi))
+		tasklet_schedule(&bh->tasklet);
+}
+
+static inline void fblk_bh_kill(struct fblk_bh *bh)
+{
+	tasklet_kill(&bh->tasklet);
 }
 #endif
 

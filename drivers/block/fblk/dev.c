@@ -282,10 +282,8 @@ static int fblk_apply_params(struct fblk_device *dev,
 		dev->flags &= ~FBLK_FL_DIRECT_IO;
 	if (p->mask & FBLK_PARAM_SUBMIT)
 		dev->submit = p->submit;
-	if (p->mask & FBLK_PARAM_POOL_SIZE) {
-		dev->pool_size = p->pool_size;
-		workqueue_set_max_active(dev->pool, p->pool_size);
-	}
+	if (p->mask & FBLK_PARAM_POOL_SIZE)
+		WRITE_ONCE(dev->pool_size, p->pool_size);
 	if (p->mask & FBLK_PARAM_INLINE_DEPTH)
 		dev->inline_depth = p->inline_depth;
 	if (p->mask & FBLK_PARAM_RA_POLICY)
@@ -415,7 +413,7 @@ static void fblk_close_queue_files(struct fblk_device *dev)
 {
 	unsigned int i;
 
-	flush_workqueue(dev->pool);
+	fblk_pool_drain(dev);
 	for (i = 0; i < dev->tag_set.nr_hw_queues; i++) {
 		fblk_queue_drain(&dev->queues[i]);
 		if (dev->queues[i].file)
@@ -519,7 +517,6 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	dev->io_mode_asked = FBLK_IO_BUFFERED;
 	dev->submit = FBLK_SUBMIT_ASYNC;
 	dev->pool_size = fblk_default_pool_size;
-	workqueue_set_max_active(dev->pool, dev->pool_size);
 	dev->inline_depth = FBLK_DEFAULT_INLINE_DEPTH;
 	dev->ra_policy = FBLK_RA_AUTO;
 	dev->ra_kb = 0;
@@ -875,8 +872,6 @@ static void fblk_free_resources(struct fblk_device *dev)
 		cancel_work_sync(&dev->queues[i].reissue_work);
 		cancel_work_sync(&dev->queues[i].ra_work);
 	}
-	if (dev->pool)
-		destroy_workqueue(dev->pool);
 	kfree(dev->queues);
 	free_percpu(dev->stats);
 }
@@ -920,13 +915,11 @@ static int fblk_alloc_resources(struct fblk_device *dev)
 	dev->stats = alloc_percpu(struct fblk_pcpu_stats);
 	dev->pool_size = fblk_default_pool_size;
 	dev->inline_depth = FBLK_DEFAULT_INLINE_DEPTH;
-	dev->pool = alloc_workqueue(FBLK_DISK_PREFIX "%d",
-				    WQ_UNBOUND | WQ_MEM_RECLAIM,
-				    dev->pool_size, dev->number);
+	fblk_pool_init(dev);
 	if (dev->queues)
 		for (i = 0; i < nr; i++)
 			fblk_queue_init(&dev->queues[i], dev);
-	if (!dev->queues || !dev->stats || !dev->pool)
+	if (!dev->queues || !dev->stats)
 		return -ENOMEM;
 	return 0;
 }

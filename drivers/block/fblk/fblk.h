@@ -178,9 +178,15 @@ struct fblk_device {
 	struct blk_mq_tag_set	tag_set;
 	struct gendisk		*disk;
 	struct fblk_queue	*queues;
-	/* The bounded pool: what must block. */
-	struct workqueue_struct	*pool;
-	atomic_t		pool_depth;
+	/*
+	 * The device's share of the pool (fblk_pool_wq, one for all devices):
+	 * at most pool_size of its jobs run at once, the rest wait in line
+	 * and are run by the workers finishing theirs.
+	 */
+	spinlock_t		pool_lock;
+	struct list_head	pool_waiting;
+	unsigned int		pool_running;
+	atomic_t		pool_depth;	/* waiting or running */
 	atomic_t		pool_depth_max;
 	atomic_t		retries_max;
 	struct fblk_pcpu_stats __percpu *stats;
@@ -201,15 +207,14 @@ struct fblk_cmd {
 	/* Our entry on a folio's wait queue while a buffered read waits. */
 	struct wait_page_queue	wpq;
 	/*
-	 * A read finished from its wakeup: the tasklet that copies from the
-	 * folio in wpq (a reference held) on the submitting CPU, and the call
-	 * that schedules the tasklet there from another.
+	 * A read finished from its wakeup: copies from the folio in wpq (a
+	 * reference held) in softirq context on the submitting CPU.
 	 */
-	struct tasklet_struct	wake_tasklet;
-	struct __call_single_data wake_call;
+	struct fblk_bh		wake_bh;
 	/* On one list at a time: the issuer's, the retries' or the reissuer's. */
 	struct llist_node	node;
 	struct work_struct	work;		/* pool job */
+	struct list_head	pool_entry;	/* waiting for a pool worker */
 	/*
 	 * The task making the first attempt (the queue's issuer): finishing
 	 * in it, not in an interrupt it took, is an inline completion.
@@ -309,6 +314,8 @@ void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
 void fblk_cmd_exit(struct fblk_cmd *cmd);
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
 void fblk_queue_drain(struct fblk_queue *fq);
+void fblk_pool_init(struct fblk_device *dev);
+void fblk_pool_drain(struct fblk_device *dev);
 struct block_device *fblk_file_bdev(struct file *file);
 u64 fblk_bdev_sectors_read(struct block_device *bdev);
 int fblk_io_init(void);

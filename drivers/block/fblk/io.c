@@ -34,8 +34,9 @@
  *  - Writes hold the backing filesystem's freeze protection from issue to
  *    completion (the trylock under NOWAIT): a frozen filesystem sees none.
  *
- * The pool is the device's workqueue, bounded by pool_size: a request waits
- * there for a worker holding nothing a worker needs.  With submit=threads
+ * The pool is one workqueue for every device, each device's share bounded
+ * by its pool_size: a request waits in its device's line for a worker
+ * holding nothing a worker needs.  With submit=threads
  * every I/O is done blocking in the pool instead (QEMU's aio=threads).
  */
 #include <linux/blk-mq.h>
@@ -53,6 +54,8 @@
 
 /* Runs the retry batches: short jobs, woken from I/O completion. */
 static struct workqueue_struct *fblk_retry_wq;
+/* The pool's workers, for every device: jobs that may block. */
+static struct workqueue_struct *fblk_pool_wq;
 /*
  * Runs the queues' issuers (requests a busy submitter left behind),
  * reissuers (direct kiocbs NOWAIT refused) and readahead helpers.
@@ -63,25 +66,24 @@ static void fblk_pool_work(struct work_struct *work);
 static void fblk_retry_work(struct work_struct *work);
 static void fblk_issue_work(struct work_struct *work);
 static void fblk_reissue_work(struct work_struct *work);
-static void fblk_read_finish_call(void *data);
-static void fblk_read_finish_tasklet(struct tasklet_struct *t);
+static void fblk_read_finish(struct fblk_bh *bh);
 
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev)
 {
 	cmd->dev = dev;
 	INIT_WORK(&cmd->work, fblk_pool_work);
-	tasklet_setup(&cmd->wake_tasklet, fblk_read_finish_tasklet);
-	INIT_CSD(&cmd->wake_call, fblk_read_finish_call, cmd);
+	fblk_bh_init(&cmd->wake_bh, fblk_read_finish);
 	init_waitqueue_entry(&cmd->wpq.wait, NULL);
 }
 
 /*
- * A tasklet that completed its request may still be returning from it:
+ * A wakeup's softirq work that completed its request may still be returning
+ * from it:
  * the request's memory must outlive that.
  */
 void fblk_cmd_exit(struct fblk_cmd *cmd)
 {
-	tasklet_kill(&cmd->wake_tasklet);
+	fblk_bh_kill(&cmd->wake_bh);
 }
 
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev)
@@ -157,7 +159,7 @@ static void fblk_cmd_finish(struct fblk_cmd *cmd, blk_status_t status)
 	/*
 	 * Not a completion interrupting the issuer: the direct kiocbs of an
 	 * issuer's batch mostly complete in interrupts taken while it is
-	 * still issuing, and were counted inline (6.1: 53093 of 73555).
+	 * still issuing.
 	 */
 	if (cmd->submitter == current && in_task())
 		fblk_stat_inc(dev, FBLK_STAT_INLINE_COMPLETED);
@@ -367,16 +369,71 @@ static ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async)
 	return ret;
 }
 
-/* The pool: jobs that may block, bounded by the device's pool_size. */
+void fblk_pool_init(struct fblk_device *dev)
+{
+	spin_lock_init(&dev->pool_lock);
+	INIT_LIST_HEAD(&dev->pool_waiting);
+}
+
+/*
+ * The pool: jobs that may block, at most pool_size of a device's at once.
+ * The workers are fblk_pool_wq's, shared by every device: a device costs
+ * no thread of its own (a workqueue of its own with WQ_MEM_RECLAIM would
+ * cost a rescuer thread each).
+ */
 static void fblk_punt(struct fblk_cmd *cmd)
 {
 	struct fblk_device *dev = cmd->dev;
+	unsigned long flags;
+	bool run;
 
 	fblk_stat_inc(dev, FBLK_STAT_PUNTS);
 	cmd->submitter = NULL;
 	fblk_atomic_max(&dev->pool_depth_max,
 			atomic_inc_return(&dev->pool_depth));
-	queue_work(dev->pool, &cmd->work);
+	spin_lock_irqsave(&dev->pool_lock, flags);
+	run = dev->pool_running < READ_ONCE(dev->pool_size);
+	if (run)
+		dev->pool_running++;
+	else
+		list_add_tail(&cmd->pool_entry, &dev->pool_waiting);
+	spin_unlock_irqrestore(&dev->pool_lock, flags);
+	if (run)
+		queue_work(fblk_pool_wq, &cmd->work);
+}
+
+/* The next job in line for a worker that finished one, or NULL. */
+static struct fblk_cmd *fblk_pool_next(struct fblk_device *dev)
+{
+	struct fblk_cmd *next;
+	unsigned long flags;
+
+	spin_lock_irqsave(&dev->pool_lock, flags);
+	next = list_first_entry_or_null(&dev->pool_waiting, struct fblk_cmd,
+					pool_entry);
+	if (next)
+		list_del(&next->pool_entry);
+	else
+		dev->pool_running--;
+	spin_unlock_irqrestore(&dev->pool_lock, flags);
+	return next;
+}
+
+/* No job of the device waiting or running, nor a worker returning from one. */
+static bool fblk_pool_idle(struct fblk_device *dev)
+{
+	unsigned long flags;
+	bool idle;
+
+	spin_lock_irqsave(&dev->pool_lock, flags);
+	idle = !dev->pool_running;
+	spin_unlock_irqrestore(&dev->pool_lock, flags);
+	return idle;
+}
+
+void fblk_pool_drain(struct fblk_device *dev)
+{
+	wait_var_event(&dev->pool_running, fblk_pool_idle(dev));
 }
 
 /* ---- direct I/O: asynchronous kiocbs ---- */
@@ -398,9 +455,8 @@ static bool fblk_would_block(long ret)
  * does.  Issuing blocks only for what NOWAIT refused (allocating blocks in
  * a sparse file takes the inode's allocation lock), and completion stays
  * asynchronous, so one context keeps up; a pool's worth of them would only
- * contend for the lower filesystem's locks.  xfs on 6.1, sparse 4 KiB
- * random writes at depth 32, two rounds: 64 workers 999 and 477 us of CPU
- * per write, one worker 494 and 392, loop 454 and 403.
+ * contend for the lower filesystem's locks (measured: see
+ * Documentation/fblk.rst).
  */
 static void fblk_reissue(struct fblk_cmd *cmd)
 {
@@ -510,8 +566,8 @@ static void fblk_read_blocking(struct fblk_cmd *cmd)
  * that submitted the request that queued it (with one queue per CPU, the
  * queue's CPU), where blk-mq completes it anyway: the CPU that took the
  * lower device's interrupt is mostly the one that issued the lower read,
- * the queue's issuer, whose next requests would wait behind the copy (7.3,
- * one fio job: that CPU 86% busy, the submitter's 17%).  Should that CPU
+ * the queue's issuer, whose next requests would wait behind the copy.
+ * Should that CPU
  * have gone offline meanwhile, the workqueue runs the item on another.
  */
 static void fblk_queue_retry(struct fblk_cmd *cmd)
@@ -526,17 +582,16 @@ static void fblk_queue_retry(struct fblk_cmd *cmd)
 
 /*
  * A read whose rest lies in the folio it waited for is finished from its
- * wakeup, without a retry: the wakeup hands the folio to a tasklet on the
- * CPU that submitted the read, which copies the rest and completes it, in
- * softirq context as blk-mq completes a request from another CPU.  A retry
- * worker woken on a CPU busy submitting starts late (7.3, 4 KiB random
- * reads at depth 32: 170-340 us from the wakeup to the retry, of about 2.2
- * ms a read).  Not in the wakeup itself: it runs under the folio wait
- * queue's lock, which completing an upper folio (a filesystem on fblk) may
- * take again.  Nor in the IPI: completion takes locks that sleep on
- * PREEMPT_RT (lockdep: invalid wait context).  Softirq context bounds the
- * copy; a larger rest, dontcache (whose read drops the folios it copied)
- * and every other case take the retry, which reads through the file.
+ * wakeup, without a retry: the wakeup hands the folio to softirq work on
+ * the CPU that submitted the read, which copies the rest and completes it,
+ * as blk-mq completes a request from another CPU.  A retry worker woken on
+ * a CPU busy submitting starts late.  Not in the wakeup itself: it runs
+ * under the folio wait queue's lock, which completing an upper folio (a
+ * filesystem on fblk) may take again.  Nor in hard interrupt context:
+ * completion takes locks that sleep on PREEMPT_RT (lockdep: invalid wait
+ * context).  Softirq context bounds the copy; a larger rest, dontcache
+ * (whose read drops the folios it copied) and every other case take the
+ * retry, which reads through the file.
  */
 #define FBLK_WAKEUP_COPY_MAX	(16 * 1024)
 
@@ -567,8 +622,9 @@ static bool fblk_read_copy_folio(struct fblk_cmd *cmd, struct folio *folio)
 }
 
 /* The folio is the one the read waited for, with the wakeup's reference. */
-static void fblk_read_finish(struct fblk_cmd *cmd)
+static void fblk_read_finish(struct fblk_bh *bh)
 {
+	struct fblk_cmd *cmd = container_of(bh, struct fblk_cmd, wake_bh);
 	struct folio *folio = cmd->wpq.folio;
 	bool copied = fblk_read_copy_folio(cmd, folio);
 
@@ -581,37 +637,15 @@ static void fblk_read_finish(struct fblk_cmd *cmd)
 	fblk_cmd_finish(cmd, BLK_STS_OK);
 }
 
-static void fblk_read_finish_tasklet(struct tasklet_struct *t)
-{
-	struct fblk_cmd *cmd = from_tasklet(cmd, t, wake_tasklet);
-
-	fblk_read_finish(cmd);
-}
-
-/* The IPI on the submitting CPU: a tasklet is scheduled where it is raised. */
-static void fblk_read_finish_call(void *data)
-{
-	struct fblk_cmd *cmd = data;
-
-	tasklet_schedule(&cmd->wake_tasklet);
-}
-
-/*
- * In the wakeup, interrupts off: an online CPU stays so until it has run
- * the call, and this CPU runs the tasklet only once the lock is released.
- */
+/* In the wakeup, interrupts off: the copy runs once the lock is released. */
 static bool fblk_read_finish_on_wakeup(struct fblk_cmd *cmd,
 				       struct folio *folio)
 {
-	int cpu = blk_mq_rq_cpu(rq_of(cmd));
-
 	if (cmd->dev->io_mode != FBLK_IO_BUFFERED ||
 	    fblk_cmd_rest(cmd) > FBLK_WAKEUP_COPY_MAX || !folio_try_get(folio))
 		return false;
 	cmd->submitter = NULL;
-	if (cpu == smp_processor_id() || !cpu_online(cpu) ||
-	    smp_call_function_single_async(cpu, &cmd->wake_call))
-		tasklet_schedule(&cmd->wake_tasklet);
+	fblk_bh_queue_on(&cmd->wake_bh, blk_mq_rq_cpu(rq_of(cmd)));
 	return true;
 }
 
@@ -946,16 +980,22 @@ static void fblk_pool_job(struct fblk_cmd *cmd)
 	}
 }
 
+/* A pool worker runs its job, then those waiting behind it in line. */
 static void fblk_pool_work(struct work_struct *work)
 {
 	struct fblk_cmd *cmd = container_of(work, struct fblk_cmd, work);
 	struct fblk_device *dev = cmd->dev;
 	unsigned int ctx = fblk_lower_ctx_enter();
 
-	fblk_pool_job(cmd);
-	/* @cmd may be reused from here on. */
-	atomic_dec(&dev->pool_depth);
+	do {
+		fblk_pool_job(cmd);
+		/* @cmd may be reused from here on. */
+		atomic_dec(&dev->pool_depth);
+		cond_resched();
+	} while ((cmd = fblk_pool_next(dev)));
 	fblk_lower_ctx_exit(ctx);
+	/* Only the address: a drain that saw the pool idle may free @dev. */
+	wake_up_var(&dev->pool_running);
 }
 
 /* ---- the queue's issuer: first attempts, never blocking ---- */
@@ -1107,7 +1147,10 @@ int fblk_io_init(void)
 	/* Unbound: the point of an issuer is to run beside the submitter. */
 	fblk_issue_wq = alloc_workqueue("fblk_issue", WQ_HIGHPRI |
 					WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
-	if (!fblk_retry_wq || !fblk_issue_wq) {
+	/* Each device bounds its own share (pool_size). */
+	fblk_pool_wq = alloc_workqueue("fblk_pool", WQ_MEM_RECLAIM |
+				       WQ_UNBOUND, WQ_MAX_ACTIVE);
+	if (!fblk_retry_wq || !fblk_issue_wq || !fblk_pool_wq) {
 		fblk_io_exit();
 		return -ENOMEM;
 	}
@@ -1116,6 +1159,8 @@ int fblk_io_init(void)
 
 void fblk_io_exit(void)
 {
+	if (fblk_pool_wq)
+		destroy_workqueue(fblk_pool_wq);
 	if (fblk_issue_wq)
 		destroy_workqueue(fblk_issue_wq);
 	if (fblk_retry_wq)

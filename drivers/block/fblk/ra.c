@@ -187,9 +187,8 @@ static void fblk_ra_exact(struct file *file, pgoff_t index, unsigned long nr)
  * other requests wait behind this one: one step of an exact read, up to a
  * page boundary; the readahead helper reads the rest beside it.  The issuer
  * is the queue's one serial stage, and every page it reads ahead costs it
- * an allocation and a page cache insertion (7.3, 256 KiB random reads at
- * depth 32: 0.73 ms a read, batches of 20, the issuer busy all the time
- * and the other CPU partly idle).  A stream is left whole: its window
+ * an allocation and a page cache insertion while the other CPU idles.  A
+ * stream is left whole: its window
  * decides, not the request.
  */
 size_t fblk_ra_first_part(struct fblk_cmd *cmd, loff_t pos, size_t len)
