@@ -7,11 +7,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -401,6 +404,64 @@ TEST_F_TIMEOUT(params, switch_under_load, 120)
 		EXPECT_EQ(0, pattern_check(self->file_fd, w[i].start, w[i].len, w[i].start,
 					   SEED + w[i].rounds - 1)) TH_LOG("writer %d", i);
 	}
+}
+
+/*
+ * As user nobody in group disk, no capabilities: the node is 0660 root:disk.
+ * Returns a bit per answer that was not the one expected.
+ */
+static int unprivileged_changes(const char *path, gid_t disk)
+{
+	struct fblk_params p = { .mask = FBLK_PARAM_RA_KB, .ra_kb = 256 };
+	struct fblk_info info;
+	int bad = 0, rd, wr;
+
+	if (setgroups(0, NULL) || setgid(disk) || setuid(65534))
+		return 1 << 7;
+	rd = open(path, O_RDONLY);
+	if (rd < 0)
+		return 1 << 6;
+	bad |= (fblk_set_params(rd, &p) != -EPERM) << 0;
+	bad |= (fblk_set_capacity(rd) != -EPERM) << 1;
+	bad |= (fblk_get_info(rd, &info) != 0) << 2;
+	wr = open(path, O_RDWR);
+	if (wr < 0)
+		return bad | 1 << 5;
+	bad |= (fblk_set_params(wr, &p) != 0) << 3;
+	bad |= (fblk_set_capacity(wr) != 0) << 4;
+	return bad;
+}
+
+/*
+ * FBLK_SET_PARAMS and FBLK_SET_CAPACITY change the device: they take a
+ * writable open or CAP_SYS_ADMIN, as loop's LOOP_SET_STATUS and
+ * LOOP_SET_CAPACITY do.  A reader in group disk may still ask what it is.
+ */
+TEST_F(params, changes_need_writable_open_or_cap_sys_admin)
+{
+	struct group *grp = getgrnam("disk");
+	struct fblk_info info;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, grp);
+	ASSERT_EQ(0, fblk_attach(self->dev.fd, self->file_fd, 0));
+	ASSERT_EQ(0, chown(self->dev.path, 0, grp->gr_gid));
+	ASSERT_EQ(0, chmod(self->dev.path, 0660));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(unprivileged_changes(self->dev.path, grp->gr_gid));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	/*
+	 * Bits: 0/1 SET_PARAMS/SET_CAPACITY through a read-only open not
+	 * EPERM, 2 GET_INFO refused, 3/4 SET_PARAMS/SET_CAPACITY through a
+	 * writable open refused, 5/6 open failed, 7 dropping root failed.
+	 */
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, fblk_get_info(self->dev.fd, &info));
+	EXPECT_EQ(256U, info.params.ra_kb);
 }
 
 TEST_HARNESS_MAIN

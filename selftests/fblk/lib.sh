@@ -9,7 +9,8 @@
 #         fblk_attach FILE [ro] [direct] [partscan] [autoclear]
 #                     [bs=N] [offset=N] [sizelimit=N]
 #                                  a new /dev/fblkN bound to FILE, detached
-#                                  and removed at exit (prints the path)
+#                                  and removed at exit (prints the path);
+#                                  FBLK_QUEUES=N in the environment: N queues
 #         fblk_detach DEV; fblk_set_capacity DEV
 #         fblk_attr DEV ATTR       /sys/block/fblkN/fblk/ATTR
 #         fblk_mount DEV DIR [OPTS], fblk_mkdir: undone at exit
@@ -147,7 +148,8 @@ def main(cmd, *args):
     if cmd in ("add", "remove"):
         ctl = os.open("/dev/fblk-control", os.O_RDWR)
         if cmd == "add":
-            req = bytearray(struct.pack("=iIII48x", -1, 0, 0, 0))
+            queues = int(os.environ.get("FBLK_QUEUES", "0"))
+            req = bytearray(struct.pack("=iIII48x", -1, queues, 0, 0))
             fcntl.ioctl(ctl, CTL_ADD, req)
             print("/dev/fblk%d" % struct.unpack_from("=i", req)[0])
         else:

@@ -1,0 +1,323 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# What must hold because ->queue_rq never enters a filesystem and every call
+# into the backing file runs in fblk's own contexts (io.c):
+#
+#  1. freeze: writes through fblk to a file on a frozen filesystem wait until
+#     it is thawed (freeze protection from issue to completion), then finish;
+#     buffered and direct;
+#  2. kill -9 of processes in the middle of reads, writes and fsyncs on ext4
+#     on fblk fails no request (a dying submitter's fatal signal never reaches
+#     the lower file) and leaves the filesystem clean;
+#  3. two devices on one backing file: once both are detached, the file's
+#     page cache is allocated as before (the engine's NOIO is a scope of its
+#     own contexts, not a mask left on the file's mapping);
+#  4. an upper filesystem writing through fblk to a buffered backing file
+#     under tiny dirty limits finishes (fblk's contexts are not throttled on
+#     the dirty pages only they can clean);
+#  5. detach, then unmount the lower filesystem, while reads are in flight,
+#     round after round (on the debug kernel, KASAN watches the engine's
+#     contexts finish with the file before it is closed);
+#  6. a queue's issuer does not wait behind a hole punch or buffered writes
+#     on its own device: 4 KiB random reads on one queue keep their p99
+#     within 3x of the same reads alone.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ROUNDS=${FBLK_SAFETY_ROUNDS:-8}
+LOWER=/dev/ram2
+
+tap_plan 8
+fblk_require_module || tap_done
+
+S=$FBLK_T_STATE
+dmesg_start=$(dmesg | wc -l)
+
+errors_of() {
+	awk '$1 == "errors" {print $2}' "/sys/block/${1##*/}/fblk/stats"
+}
+
+writes_done() {
+	awk '{print $5}' "/sys/block/${1##*/}/stat"
+}
+
+# new_lower DIR: a fresh ext4 on $LOWER mounted at DIR (unmounted at exit).
+new_lower() {
+	mkfs.ext4 -q -F "$LOWER" >/dev/null 2>&1 || return 1
+	mount "$LOWER" "$1" || return 1
+	fblk_at_exit "umount '$1'"
+}
+
+# New splats since the test began, one line each.
+splats() {
+	dmesg | tail -n +"$((dmesg_start + 1))" |
+		grep -E 'BUG:|WARNING:|blocked for more than|KASAN|Oops|lockdep|I/O error'
+}
+
+# ---- 1: writes wait for a frozen backing filesystem ----
+freeze_case() {
+	local mode=$1 desc fm dev w1 w2 rc why=""
+	desc="1: writes to a frozen backing filesystem wait for the thaw (${mode:-buffered})"
+	fm=$(fblk_mkdir)
+	new_lower "$fm" || { not_ok "$desc" "no lower filesystem"; return; }
+	# Sparse: the writes allocate blocks, in the lower journal.
+	truncate -s 64M "$fm/img"
+	dev=$(fblk_attach "$fm/img" ${mode:+"$mode"} bs=4096) || { not_ok "$desc" "attach failed"; return; }
+	fio --name=w --filename="$dev" --rw=randwrite --bs=4k --direct=1 \
+		--ioengine=io_uring --iodepth=8 --size=48M --time_based \
+		--runtime=8 >"$S/fio-freeze" 2>&1 &
+	sleep 2
+	fsfreeze -f "$fm" || why="fsfreeze -f failed"
+	# What was on its way down before the freeze lands first.
+	sleep 1
+	w1=$(writes_done "$dev")
+	sleep 3
+	w2=$(writes_done "$dev")
+	fsfreeze -u "$fm"
+	wait $!
+	rc=$?
+	diag "writes completed while frozen: $((w2 - w1)) (of $w2 in all)"
+	[ "$w1" = "$w2" ] || why+=" $((w2 - w1)) writes completed while the filesystem was frozen"
+	[ "$rc" = 0 ] || { sed 's/^/# /' "$S/fio-freeze" | tail -n 5; why+=" fio failed ($rc)"; }
+	[ "$(errors_of "$dev")" = 0 ] || why+=" $(errors_of "$dev") errors counted"
+	fblk_detach "$dev"
+	umount "$fm"
+	if [ -z "$why" ]; then ok "$desc"; else not_ok "$desc" "$why"; fi
+}
+freeze_case ""
+freeze_case direct
+
+# ---- 2: kill -9 in the middle of I/O ----
+# storm_worker KIND DIR N: one of the processes that are killed (run in a
+# session of its own through bash -c).
+# shellcheck disable=SC2317
+storm_worker() {
+	local kind=$1 d=$2 n=$3 i=0
+	while :; do
+		i=$((i + 1))
+		case $kind in
+		write) dd if=/dev/urandom of="$d/w$n.$((i % 4))" bs=64k count=32 \
+			conv=fsync status=none ;;
+		read) cat "$d"/seed* >/dev/null ;;
+		meta) mkdir -p "$d/m$n/$i" && seq "$i" >"$d/m$n/$i/f" && sync -f "$d" ;;
+		esac
+	done
+}
+
+kill_storm() {
+	local desc="2: kill -9 of readers, writers and fsyncs on ext4 on fblk fails no request"
+	local img dev m end r kinds=(write write read read meta) pids why="" k out
+	img=$(fblk_image "$FBLK_SCRATCH" 192M) || { not_ok "$desc" "no image"; return; }
+	dev=$(fblk_attach "$img") || { not_ok "$desc" "attach failed"; return; }
+	mkfs.ext4 -q -F "$dev" >/dev/null 2>&1 || { not_ok "$desc" "mkfs failed"; return; }
+	m=$(fblk_mkdir)
+	mount "$dev" "$m" || { not_ok "$desc" "mount failed"; return; }
+	for k in 1 2 3 4; do
+		dd if=/dev/urandom of="$m/seed$k" bs=1M count=4 status=none
+	done
+	sync
+	r=0
+	end=$((SECONDS + 15))
+	while [ $SECONDS -lt $end ]; do
+		r=$((r + 1))
+		echo 3 >/proc/sys/vm/drop_caches
+		pids=()
+		for k in "${!kinds[@]}"; do
+			setsid bash -c "$(declare -f storm_worker); storm_worker ${kinds[k]} '$m' $k" \
+				</dev/null >/dev/null 2>&1 &
+			pids+=($!)
+		done
+		sleep "0.$((RANDOM % 8 + 2))"
+		for k in "${pids[@]}"; do
+			kill -9 -- "-$k" 2>/dev/null || kill -9 "$k" 2>/dev/null
+		done
+		wait 2>/dev/null
+	done
+	diag "$r rounds of ${#kinds[@]} processes killed"
+	diag "$(tr '\n' ' ' <"/sys/block/${dev##*/}/fblk/stats")"
+	[ "$(errors_of "$dev")" = 0 ] || why+=" fblk counted $(errors_of "$dev") failed requests"
+	out=$(splats)
+	[ -z "$out" ] || why+=" $(echo "$out" | head -n 3)"
+	umount "$m" || why+=" umount failed"
+	if ! e2fsck -fn "$dev" >"$S/fsck" 2>&1; then
+		sed 's/^/# /' "$S/fsck" | tail -n 10
+		why+=" e2fsck found errors"
+	fi
+	fblk_detach "$dev"
+	if [ -z "$why" ]; then ok "$desc"; else not_ok "$desc" "$why"; fi
+}
+kill_storm
+
+# ---- 3: two devices on one file leave its mapping as it was ----
+gfp_after_two_devices() {
+	local desc="3: two devices on one file, both detached: the file's page cache allocations are as before"
+	local img a b t=/sys/kernel/tracing ev noio movable
+	[ -d $t/events ] || mount -t tracefs tracefs $t 2>/dev/null
+	if [ ! -d $t/events/kmem/mm_page_alloc ]; then
+		skip "$desc" "kernel has no kmem:mm_page_alloc tracepoint"
+		return
+	fi
+	img=$(fblk_image "$FBLK_SCRATCH" 16M) || { not_ok "$desc" "no image"; return; }
+	dd if=/dev/urandom of="$img" bs=1M count=16 conv=notrunc status=none
+	if ! a=$(fblk_attach "$img") || ! b=$(fblk_attach "$img"); then
+		not_ok "$desc" "attach failed"
+		return
+	fi
+	dd if="$a" of=/dev/null bs=64k count=4 status=none
+	dd if="$b" of=/dev/null bs=64k count=4 status=none
+	# In the order they were attached: the last detach is the one that
+	# used to restore a mask the first attach had already changed.
+	fblk_detach "$a" && fblk_detach "$b"
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	# A reader of a distinct name, whose page cache allocations we trace.
+	cp "$(command -v dd)" "$S/gfpprobe"
+	ev=$t/events/kmem/mm_page_alloc
+	echo 'comm == "gfpprobe"' >$ev/filter
+	echo >$t/trace
+	echo 1 >$ev/enable
+	"$S/gfpprobe" if="$img" of=/dev/null bs=1M status=none
+	echo 0 >$ev/enable
+	echo 0 >$ev/filter
+	grep gfp_flags $t/trace >"$S/gfp"
+	echo >$t/trace
+	# Page cache folios are movable and hardwall; without __GFP_IO and
+	# __GFP_FS the tracer names their mask GFP_NOIO.
+	movable=$(grep -c '__GFP_HARDWALL\|GFP_HIGHUSER' "$S/gfp")
+	noio=$(grep -c 'GFP_NOIO.*__GFP_HARDWALL' "$S/gfp")
+	diag "page allocations of the reader: $movable for the page cache, $noio of them NOIO"
+	grep -m 2 'GFP_HIGHUSER\|__GFP_HARDWALL' "$S/gfp" | sed 's/^ */# /'
+	if [ "$movable" -gt 0 ] && [ "$noio" = 0 ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "want page cache allocations, none NOIO: $movable, $noio NOIO"
+	fi
+}
+gfp_after_two_devices
+
+# ---- 4: writes through fblk under tiny dirty limits finish ----
+dirty_limits() {
+	local desc="4: ext4 on fblk on a buffered file, 2 MiB dirty limit: 192 MiB of writes finish"
+	local img dev m old_b old_bg old_r old_bgr rc why=""
+	img=$(fblk_image "$FBLK_SCRATCH" 256M) || { not_ok "$desc" "no image"; return; }
+	dev=$(fblk_attach "$img") || { not_ok "$desc" "attach failed"; return; }
+	mkfs.ext4 -q -F "$dev" >/dev/null 2>&1 || { not_ok "$desc" "mkfs failed"; return; }
+	m=$(fblk_mkdir)
+	mount "$dev" "$m" || { not_ok "$desc" "mount failed"; return; }
+	old_b=$(cat /proc/sys/vm/dirty_bytes)
+	old_bg=$(cat /proc/sys/vm/dirty_background_bytes)
+	old_r=$(cat /proc/sys/vm/dirty_ratio)
+	old_bgr=$(cat /proc/sys/vm/dirty_background_ratio)
+	echo $((2 << 20)) >/proc/sys/vm/dirty_bytes
+	echo $((512 << 10)) >/proc/sys/vm/dirty_background_bytes
+	timeout 300 dd if=/dev/zero of="$m/big" bs=1M count=192 conv=fsync status=none
+	rc=$?
+	# Writing the ratios back clears the byte limits.
+	echo "$old_r" >/proc/sys/vm/dirty_ratio
+	echo "$old_bgr" >/proc/sys/vm/dirty_background_ratio
+	[ "$old_b" = 0 ] || echo "$old_b" >/proc/sys/vm/dirty_bytes
+	[ "$old_bg" = 0 ] || echo "$old_bg" >/proc/sys/vm/dirty_background_bytes
+	[ "$rc" = 0 ] || why="dd did not finish (rc $rc)"
+	umount "$m" || why+=" umount failed"
+	[ "$(errors_of "$dev")" = 0 ] || why+=" $(errors_of "$dev") errors counted"
+	fblk_detach "$dev"
+	if [ -z "$why" ]; then ok "$desc"; else not_ok "$desc" "$why"; fi
+}
+dirty_limits
+
+# ---- 5: detach and unmount the lower filesystem under load ----
+detach_rounds() {
+	local desc="5: detach, then unmount the lower filesystem, with reads in flight ($ROUNDS rounds)"
+	local lm dev r fpid why=""
+	lm=$(fblk_mkdir)
+	for ((r = 1; r <= ROUNDS; r++)); do
+		new_lower "$lm" || { why="round $r: no lower filesystem"; break; }
+		dd if=/dev/urandom of="$lm/img" bs=1M count=48 status=none
+		dev=$(fblk_attach "$lm/img") || { why="round $r: attach failed"; break; }
+		echo 3 >/proc/sys/vm/drop_caches
+		fio --name=r --filename="$dev" --rw=randread --bs=4k --direct=1 \
+			--ioengine=io_uring --iodepth=32 --time_based --runtime=2 \
+			>"$S/fio-detach" 2>&1 &
+		fpid=$!
+		sleep 1
+		# Open by fio: the detach happens at its last close.
+		fblk_detach "$dev" || why+=" round $r: detach refused"
+		kill -9 "$fpid" 2>/dev/null
+		wait "$fpid" 2>/dev/null
+		fblk_wait_attr "$dev" state unbound 10 || why+=" round $r: still bound"
+		umount "$lm" || { why+=" round $r: umount failed"; break; }
+	done
+	if [ -z "$why" ]; then ok "$desc"; else not_ok "$desc" "$why"; fi
+}
+detach_rounds
+
+# ---- 6: reads keep flowing while the same queue punches and writes ----
+# p99 of 4 KiB random reads (us) on DEV's first 128 MiB, as fio reports it.
+read_p99() {
+	fio --name=r --filename="$1" --rw=randread --bs=4k --direct=1 \
+		--ioengine=io_uring --iodepth=8 --size=128M --time_based \
+		--runtime="${2:-8}" --output-format=json >"$S/fio-p99.json" 2>"$S/fio-p99.err" || return 1
+	python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]["read"]
+print(int(j["clat_ns"]["percentile"]["99.000000"] / 1000), j["total_ios"])' "$S/fio-p99.json"
+}
+
+disturb() {
+	local dev=$1 end=$((SECONDS + 10)) off
+	# Buffered writes into the last quarter, through the upper page cache.
+	fio --name=w --filename="$dev" --rw=randwrite --bs=16k --direct=0 \
+		--ioengine=psync --offset=192M --size=64M --time_based --runtime=10 \
+		>/dev/null 2>&1 &
+	# Hole punches (discards) in the third quarter, one after another.
+	while [ $SECONDS -lt $end ]; do
+		off=$((128 + RANDOM % 60))
+		blkdiscard -o $((off << 20)) -l $((1 << 20)) "$dev" 2>/dev/null
+	done
+	wait
+}
+
+issuer_not_blocked() {
+	local desc="6: 4 KiB random reads on one queue keep their p99 within 3x while it punches holes and writes"
+	local nm img dev base loaded p_base p_load n
+	nm=$(fblk_mkdir)
+	if ! fblk_nullb fblksafe 512 || ! mkfs.ext4 -q -F /dev/fblksafe >/dev/null 2>&1 ||
+		! fblk_mount /dev/fblksafe "$nm"; then
+		not_ok "$desc" "no null_blk device"
+		return
+	fi
+	img=$nm/img
+	fblk_at_exit "rm -f '$img'"
+	dd if=/dev/urandom of="$img" bs=1M count=256 status=none
+	dev=$(FBLK_QUEUES=1 fblk_attach "$img") || { not_ok "$desc" "attach failed"; return; }
+	echo 3 >/proc/sys/vm/drop_caches
+	base=$(read_p99 "$dev") || { not_ok "$desc" "fio failed: $(tail -n 2 "$S/fio-p99.err")"; return; }
+	echo 3 >/proc/sys/vm/drop_caches
+	disturb "$dev" &
+	sleep 1
+	loaded=$(read_p99 "$dev") || { wait; not_ok "$desc" "fio failed under load"; return; }
+	wait
+	read -r p_base n <<<"$base"
+	diag "alone: p99 ${p_base} us over $n reads"
+	read -r p_load n <<<"$loaded"
+	diag "with punches and writes: p99 ${p_load} us over $n reads"
+	diag "$(tr '\n' ' ' <"/sys/block/${dev##*/}/fblk/stats")"
+	fblk_detach "$dev"
+	if [ "$p_load" -le $((3 * p_base)) ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "p99 ${p_load} us against ${p_base} us alone"
+	fi
+}
+issuer_not_blocked
+
+out=$(splats)
+if [ -z "$out" ]; then
+	ok "7: no kernel warning, hung task, KASAN report or I/O error in the log"
+else
+	not_ok "7: no kernel warning, hung task, KASAN report or I/O error in the log" \
+		"$(echo "$out" | head -n 5)"
+fi
+
+tap_done
