@@ -5,8 +5,11 @@
  * A request's life, file by file:
  *   main.c   module parameters, the control device, module load and unload
  *   dev.c    a device's life: add, configure (attach), detach, remove, ioctls
- *   mq.c     blk-mq: the tag set, ->queue_rq and request completion
- *   io.c     the I/O engine: kiocbs on the backing file and their completion
+ *   mq.c     blk-mq: the tag set, ->queue_rq, the queues' issuers, completion
+ *   io.c     the I/O engine: kiocbs on the backing file, direct I/O,
+ *            buffered writes
+ *   read.c   buffered reads that wait for a folio: the wakeup and retries
+ *   pool.c   the pool: what must block (flush, discard, write-zeroes...)
  *   ra.c     readahead of buffered reads on the backing file
  *   sysfs.c  /sys/block/fblkN/fblk/
  */
@@ -253,6 +256,60 @@ static inline struct request *fblk_cmd_rq(struct fblk_cmd *cmd)
 }
 
 /*
+ * A queue's issuer and reissuer each drain a list that other contexts add
+ * to, and stay until it is empty: queueing a work item that is running
+ * would queue it again, and an unbound workqueue wakes an idle worker for
+ * it that only finds it running and leaves it to the worker running it,
+ * two context switches for nothing.  So whoever adds to the list queues
+ * the work item only if it claims the busy bit, and the work item lets go
+ * of the bit only once the list is empty.
+ */
+enum { FBLK_ISSUER_BUSY, FBLK_REISSUER_BUSY };
+
+static inline bool fblk_claim(struct fblk_queue *fq, int bit)
+{
+	return !test_and_set_bit(bit, &fq->busy);
+}
+
+/*
+ * The list was found empty: let go of it, unless something was added
+ * meanwhile by one who found the bit still set (the caller drains again).
+ */
+static inline bool fblk_drained(struct fblk_queue *fq, int bit,
+				struct llist_head *list)
+{
+	clear_bit(bit, &fq->busy);
+	/* Pairs with test_and_set_bit() after the adder's llist_add(). */
+	smp_mb__after_atomic();
+	return llist_empty(list) || !fblk_claim(fq, bit);
+}
+
+static inline int fblk_buffered_flags(struct fblk_cmd *cmd)
+{
+	return cmd->dev->io_mode == FBLK_IO_DONTCACHE ? FBLK_IOCB_DONTCACHE : 0;
+}
+
+static inline bool fblk_cmd_is_write(struct fblk_cmd *cmd)
+{
+	return req_op(fblk_cmd_rq(cmd)) == REQ_OP_WRITE;
+}
+
+static inline void fblk_atomic_max(atomic_t *max, int value)
+{
+	int old = atomic_read(max);
+
+	while (value > old && !atomic_try_cmpxchg(max, &old, value))
+		;
+}
+
+/* Unbound, high priority: the queues' issuers, reissuers, readahead helpers. */
+extern struct workqueue_struct *fblk_issue_wq;
+/* Per CPU: a retry runs where its request was submitted. */
+extern struct workqueue_struct *fblk_retry_wq;
+/* The pool's workers, for every device. */
+extern struct workqueue_struct *fblk_pool_wq;
+
+/*
  * What every fblk context runs with while it may call into the backing
  * file: reclaim must not wait on I/O queued behind us, and a context that
  * cleans dirty pages must not be throttled on them (loop and zloop do the
@@ -288,8 +345,6 @@ static inline void fblk_stat_add(struct fblk_device *dev, enum fblk_stat stat,
 extern unsigned int fblk_default_hw_queues;
 extern unsigned int fblk_default_queue_depth;
 extern unsigned int fblk_default_pool_size;
-/* Unbound, high priority: the queues' issuers, reissuers, readahead helpers. */
-extern struct workqueue_struct *fblk_issue_wq;
 
 /* dev.c */
 int fblk_dev_add(int id, unsigned int nr_hw_queues, unsigned int queue_depth);
@@ -303,23 +358,46 @@ void fblk_get_params(struct fblk_device *dev, struct fblk_params *p);
 const char *fblk_io_mode_name(unsigned int mode);
 int fblk_io_mode_parse(const char *buf);
 
+struct block_device *fblk_file_bdev(struct file *file);
+u64 fblk_bdev_sectors_read(struct block_device *bdev);
+
 /* mq.c */
 int fblk_init_tag_set(struct fblk_device *dev, unsigned int nr_hw_queues,
 		      unsigned int queue_depth);
-
-/* io.c */
-blk_status_t fblk_cmd_start(struct fblk_cmd *cmd);
-void fblk_issuer_kick(struct fblk_queue *fq);
-void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
-void fblk_cmd_exit(struct fblk_cmd *cmd);
 void fblk_queue_init(struct fblk_queue *fq, struct fblk_device *dev);
 void fblk_queue_drain(struct fblk_queue *fq);
-void fblk_pool_init(struct fblk_device *dev);
-void fblk_pool_drain(struct fblk_device *dev);
-struct block_device *fblk_file_bdev(struct file *file);
-u64 fblk_bdev_sectors_read(struct block_device *bdev);
+
+/* io.c */
+void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev);
+void fblk_cmd_exit(struct fblk_cmd *cmd);
+int fblk_cmd_gather_bvecs(struct fblk_cmd *cmd, gfp_t gfp);
+void fblk_cmd_iter(struct fblk_cmd *cmd, struct iov_iter *iter,
+		   unsigned int dir);
+loff_t fblk_cmd_pos(struct fblk_cmd *cmd);
+size_t fblk_cmd_rest(struct fblk_cmd *cmd);
+void fblk_cmd_finish(struct fblk_cmd *cmd, blk_status_t status);
+bool fblk_rw_progress(struct fblk_cmd *cmd, ssize_t ret);
+bool fblk_would_block(long ret);
+bool fblk_start_write(struct kiocb *iocb, bool nowait);
+void fblk_end_write(struct kiocb *iocb);
+int fblk_file_iocb_flags(struct file *file);
+ssize_t fblk_issue(struct fblk_cmd *cmd, int flags, bool async);
+void fblk_direct_issue(struct fblk_cmd *cmd, bool nowait);
+void fblk_reissue_work(struct work_struct *work);
+void fblk_buffered_write(struct fblk_cmd *cmd);
 int fblk_io_init(void);
 void fblk_io_exit(void);
+
+/* read.c */
+void fblk_buffered_read(struct fblk_cmd *cmd);
+void fblk_read_finish(struct fblk_bh *bh);
+void fblk_retry_work(struct work_struct *work);
+
+/* pool.c */
+void fblk_pool_init(struct fblk_device *dev);
+void fblk_punt(struct fblk_cmd *cmd);
+void fblk_pool_work(struct work_struct *work);
+void fblk_pool_drain(struct fblk_device *dev);
 
 /* ra.c */
 void fblk_ra_apply(struct fblk_device *dev);
