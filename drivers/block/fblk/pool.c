@@ -223,20 +223,26 @@ static void fblk_pool_job(struct fblk_cmd *cmd)
 	}
 }
 
-/* A pool worker runs its job, then those waiting behind it in line. */
+/*
+ * A pool job; its place goes to the next job in the device's line, queued
+ * as a work item of its own (running it here would hold up a reuse of
+ * @cmd's work item, queued behind this one).
+ */
 void fblk_pool_work(struct work_struct *work)
 {
 	struct fblk_cmd *cmd = container_of(work, struct fblk_cmd, work);
 	struct fblk_device *dev = cmd->dev;
 	unsigned int ctx = fblk_lower_ctx_enter();
+	struct fblk_cmd *next;
 
-	do {
-		fblk_pool_job(cmd);
-		/* @cmd may be reused from here on. */
-		atomic_dec(&dev->pool_depth);
-		cond_resched();
-	} while ((cmd = fblk_pool_next(dev)));
+	fblk_pool_job(cmd);
+	/* @cmd may be reused from here on. */
+	atomic_dec(&dev->pool_depth);
 	fblk_lower_ctx_exit(ctx);
-	/* Only the address: a drain that saw the pool idle may free @dev. */
-	wake_up_var(&dev->pool_running);
+	next = fblk_pool_next(dev);
+	if (next)
+		queue_work(fblk_pool_wq, &next->work);
+	else
+		/* Only the address: a drain that saw it idle may free @dev. */
+		wake_up_var(&dev->pool_running);
 }
