@@ -21,14 +21,16 @@
 #     contexts finish with the file before it is closed);
 #  6. a queue's issuer does not wait behind a hole punch or buffered writes
 #     on its own device: 4 KiB random reads on one queue keep their p99
-#     within 3x of the same reads alone.
+#     within 3x of the same reads alone;
+#  7. buffered reads of a file on a device without REQ_NOWAIT (a loop
+#     device) wait on their folios: only direct I/O needs NOWAIT below.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${FBLK_SAFETY_ROUNDS:-8}
 LOWER=/dev/ram2
 
-tap_plan 8
+tap_plan 9
 fblk_require_module || tap_done
 
 S=$FBLK_T_STATE
@@ -312,11 +314,46 @@ issuer_not_blocked() {
 }
 issuer_not_blocked
 
+# ---- 7: a lower device without REQ_NOWAIT still lets buffered reads wait ----
+# A file on ext4 on a loop device (which takes no REQ_NOWAIT bios): only
+# direct I/O needs NOWAIT below the file; cold buffered reads park on their
+# folios as on any other file, none is read in the pool.
+nowait_below() {
+	local desc="7: buffered reads of a file on a device without REQ_NOWAIT wait on folios, not in the pool"
+	local img lo lm dev a b armed punts
+	img=$(fblk_image "$FBLK_SCRATCH" 96M) || { not_ok "$desc" "no image"; return; }
+	lo=$(/sbin/losetup -f --show "$img") || { not_ok "$desc" "no loop device"; return; }
+	fblk_at_exit "/sbin/losetup -d '$lo'"
+	lm=$(fblk_mkdir)
+	if ! mkfs.ext4 -q -F "$lo" >/dev/null 2>&1 || ! fblk_mount "$lo" "$lm"; then
+		not_ok "$desc" "no ext4 on $lo"
+		return
+	fi
+	dd if=/dev/urandom of="$lm/img" bs=1M count=32 status=none
+	fblk_at_exit "rm -f '$lm/img'"
+	dev=$(fblk_attach "$lm/img") || { not_ok "$desc" "attach failed"; return; }
+	echo 3 >/proc/sys/vm/drop_caches
+	fblk_snap "$dev" "$S/a"
+	fio --name=r --filename="$dev" --rw=randread --bs=4k --direct=1 \
+		--ioengine=io_uring --iodepth=8 --size=32M --io_size=4M >/dev/null 2>&1
+	fblk_snap "$dev" "$S/b"
+	fblk_detach "$dev"
+	armed=$(fblk_delta "$S/a" "$S/b" waitq_armed)
+	punts=$(fblk_delta "$S/a" "$S/b" punts)
+	diag "waitq_armed=$armed punts=$punts"
+	if [ "$armed" -gt 0 ] && [ "$punts" = 0 ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "waitq_armed=$armed punts=$punts"
+	fi
+}
+nowait_below
+
 out=$(splats)
 if [ -z "$out" ]; then
-	ok "7: no kernel warning, hung task, KASAN report or I/O error in the log"
+	ok "8: no kernel warning, hung task, KASAN report or I/O error in the log"
 else
-	not_ok "7: no kernel warning, hung task, KASAN report or I/O error in the log" \
+	not_ok "8: no kernel warning, hung task, KASAN report or I/O error in the log" \
 		"$(echo "$out" | head -n 5)"
 fi
 
