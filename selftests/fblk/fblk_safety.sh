@@ -154,7 +154,7 @@ kill_storm
 # ---- 3: two devices on one file leave its mapping as it was ----
 gfp_after_two_devices() {
 	local desc="3: two devices on one file, both detached: the file's page cache allocations are as before"
-	local img a b t=/sys/kernel/tracing ev noio movable
+	local img a b t=/sys/kernel/tracing ev noio movable keep
 	[ -d $t/events ] || mount -t tracefs tracefs $t 2>/dev/null
 	if [ ! -d $t/events/kmem/mm_page_alloc ]; then
 		skip "$desc" "kernel has no kmem:mm_page_alloc tracepoint"
@@ -168,11 +168,14 @@ gfp_after_two_devices() {
 	fi
 	dd if="$a" of=/dev/null bs=64k count=4 status=none
 	dd if="$b" of=/dev/null bs=64k count=4 status=none
+	# The inode must stay cached (a fresh one gets a fresh mask): an open
+	# descriptor keeps it, and only the page cache is dropped.
+	exec {keep}<"$img"
 	# In the order they were attached: the last detach is the one that
 	# used to restore a mask the first attach had already changed.
 	fblk_detach "$a" && fblk_detach "$b"
 	sync
-	echo 3 >/proc/sys/vm/drop_caches
+	echo 1 >/proc/sys/vm/drop_caches
 	# A reader of a distinct name, whose page cache allocations we trace.
 	cp "$(command -v dd)" "$S/gfpprobe"
 	ev=$t/events/kmem/mm_page_alloc
@@ -181,6 +184,7 @@ gfp_after_two_devices() {
 	echo 1 >$ev/enable
 	"$S/gfpprobe" if="$img" of=/dev/null bs=1M status=none
 	echo 0 >$ev/enable
+	exec {keep}<&-
 	echo 0 >$ev/filter
 	grep gfp_flags $t/trace >"$S/gfp"
 	echo >$t/trace
