@@ -44,6 +44,17 @@ writes_done() {
 	awk '{print $5}' "/sys/block/${1##*/}/stat"
 }
 
+# wait_writes DEV N: until N writes have completed on DEV (fio takes
+# seconds to start under emulation), at most a minute.
+wait_writes() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(writes_done "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # new_lower DIR: a fresh ext4 on $LOWER mounted at DIR (unmounted at exit).
 new_lower() {
 	mkfs.ext4 -q -F "$LOWER" >/dev/null 2>&1 || return 1
@@ -68,9 +79,11 @@ freeze_case() {
 	dev=$(fblk_attach "$fm/img" ${mode:+"$mode"} bs=4096) || { not_ok "$desc" "attach failed"; return; }
 	fio --name=w --filename="$dev" --rw=randwrite --bs=4k --direct=1 \
 		--ioengine=io_uring --iodepth=8 --size=48M --time_based \
-		--runtime=8 >"$S/fio-freeze" 2>&1 &
-	sleep 2
-	fsfreeze -f "$fm" || why="fsfreeze -f failed"
+		--runtime=20 >"$S/fio-freeze" 2>&1 &
+	# Writes must be flowing before the freeze, or none completing
+	# during it proves nothing.
+	wait_writes "$dev" 64 || why="no write completed before the freeze"
+	fsfreeze -f "$fm" || why+=" fsfreeze -f failed"
 	# What was on its way down before the freeze lands first.
 	sleep 1
 	w1=$(writes_done "$dev")
@@ -79,7 +92,7 @@ freeze_case() {
 	fsfreeze -u "$fm"
 	wait $!
 	rc=$?
-	diag "writes completed while frozen: $((w2 - w1)) (of $w2 in all)"
+	diag "writes completed while frozen: $((w2 - w1)) (of $w2 by the thaw)"
 	[ "$w1" = "$w2" ] || why+=" $((w2 - w1)) writes completed while the filesystem was frozen"
 	[ "$rc" = 0 ] || { sed 's/^/# /' "$S/fio-freeze" | tail -n 5; why+=" fio failed ($rc)"; }
 	[ "$(errors_of "$dev")" = 0 ] || why+=" $(errors_of "$dev") errors counted"
@@ -147,6 +160,7 @@ kill_storm() {
 		why+=" e2fsck found errors"
 	fi
 	fblk_detach "$dev"
+	rm -f "$img"
 	if [ -z "$why" ]; then ok "$desc"; else not_ok "$desc" "$why"; fi
 }
 kill_storm
@@ -194,6 +208,7 @@ gfp_after_two_devices() {
 	noio=$(grep -c 'GFP_NOIO.*__GFP_HARDWALL' "$S/gfp")
 	diag "page allocations of the reader: $movable for the page cache, $noio of them NOIO"
 	grep -m 2 'GFP_HIGHUSER\|__GFP_HARDWALL' "$S/gfp" | sed 's/^ */# /'
+	rm -f "$img"
 	if [ "$movable" -gt 0 ] && [ "$noio" = 0 ]; then
 		ok "$desc"
 	else
@@ -204,9 +219,9 @@ gfp_after_two_devices
 
 # ---- 4: writes through fblk under tiny dirty limits finish ----
 dirty_limits() {
-	local desc="4: ext4 on fblk on a buffered file, 2 MiB dirty limit: 192 MiB of writes finish"
+	local desc="4: ext4 on fblk on a buffered file, 2 MiB dirty limit: 96 MiB of writes finish"
 	local img dev m old_b old_bg old_r old_bgr rc why=""
-	img=$(fblk_image "$FBLK_SCRATCH" 256M) || { not_ok "$desc" "no image"; return; }
+	img=$(fblk_image "$FBLK_SCRATCH" 128M) || { not_ok "$desc" "no image"; return; }
 	dev=$(fblk_attach "$img") || { not_ok "$desc" "attach failed"; return; }
 	mkfs.ext4 -q -F "$dev" >/dev/null 2>&1 || { not_ok "$desc" "mkfs failed"; return; }
 	m=$(fblk_mkdir)
@@ -217,7 +232,7 @@ dirty_limits() {
 	old_bgr=$(cat /proc/sys/vm/dirty_background_ratio)
 	echo $((2 << 20)) >/proc/sys/vm/dirty_bytes
 	echo $((512 << 10)) >/proc/sys/vm/dirty_background_bytes
-	timeout 300 dd if=/dev/zero of="$m/big" bs=1M count=192 conv=fsync status=none
+	timeout 300 dd if=/dev/zero of="$m/big" bs=1M count=96 conv=fsync status=none
 	rc=$?
 	# Writing the ratios back clears the byte limits.
 	echo "$old_r" >/proc/sys/vm/dirty_ratio
@@ -228,6 +243,7 @@ dirty_limits() {
 	umount "$m" || why+=" umount failed"
 	[ "$(errors_of "$dev")" = 0 ] || why+=" $(errors_of "$dev") errors counted"
 	fblk_detach "$dev"
+	rm -f "$img"
 	if [ -z "$why" ]; then ok "$desc"; else not_ok "$desc" "$why"; fi
 }
 dirty_limits
