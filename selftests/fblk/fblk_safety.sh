@@ -286,18 +286,16 @@ j = json.load(open(sys.argv[1]))["jobs"][0]["read"]
 print(int(j["clat_ns"]["percentile"]["99.000000"] / 1000), j["total_ios"])' "$S/fio-p99.json"
 }
 
+# disturb DEV: for 10 s, buffered writes into DEV's last quarter (through
+# the upper page cache) and hole punches (discards) in its third, at a
+# steady rate: what they cost the guest's CPUs stays small, what they hold
+# below (the lower inode's lock, the mapping's invalidate_lock) does not.
 disturb() {
-	local dev=$1 end=$((SECONDS + 10)) off
-	# Buffered writes into the last quarter, through the upper page cache.
-	fio --name=w --filename="$dev" --rw=randwrite --bs=16k --direct=0 \
-		--ioengine=psync --offset=192M --size=64M --time_based --runtime=10 \
-		>/dev/null 2>&1 &
-	# Hole punches (discards) in the third quarter, one after another.
-	while [ $SECONDS -lt $end ]; do
-		off=$((128 + RANDOM % 60))
-		blkdiscard -o $((off << 20)) -l $((1 << 20)) "$dev" 2>/dev/null
-	done
-	wait
+	fio --ioengine=psync --time_based --runtime=10 --filename="$1" \
+		--name=w --rw=randwrite --bs=16k --direct=0 --offset=192M \
+		--size=64M --rate=2m \
+		--name=t --rw=randtrim --bs=1M --offset=128M --size=60M \
+		--rate_iops=20 >"$S/fio-disturb" 2>&1
 }
 
 issuer_not_blocked() {
