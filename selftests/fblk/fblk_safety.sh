@@ -169,7 +169,9 @@ kill_storm
 gfp_after_two_devices() {
 	local desc="3: two devices on one file, both detached: the file's page cache allocations are as before"
 	local img a b t=/sys/kernel/tracing ev noio movable keep
-	[ -d $t/events ] || mount -t tracefs tracefs $t 2>/dev/null
+	if [ ! -d $t/events ] && mount -t tracefs tracefs $t 2>/dev/null; then
+		fblk_at_exit "umount $t"
+	fi
 	if [ ! -d $t/events/kmem/mm_page_alloc ]; then
 		skip "$desc" "kernel has no kmem:mm_page_alloc tracepoint"
 		return
