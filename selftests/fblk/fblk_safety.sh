@@ -136,7 +136,7 @@ kill_storm() {
 	end=$((SECONDS + 15))
 	while [ $SECONDS -lt $end ]; do
 		r=$((r + 1))
-		echo 3 >/proc/sys/vm/drop_caches
+		drop_caches
 		pids=()
 		for k in "${!kinds[@]}"; do
 			setsid bash -c "$(declare -f storm_worker); storm_worker ${kinds[k]} '$m' $k" \
@@ -259,7 +259,7 @@ detach_rounds() {
 		new_lower "$lm" || { why="round $r: no lower filesystem"; break; }
 		dd if=/dev/urandom of="$lm/img" bs=1M count=48 status=none
 		dev=$(fblk_attach "$lm/img") || { why="round $r: attach failed"; break; }
-		echo 3 >/proc/sys/vm/drop_caches
+		drop_caches
 		fio --name=r --filename="$dev" --rw=randread --bs=4k --direct=1 \
 			--ioengine=io_uring --iodepth=32 --time_based --runtime=2 \
 			>"$S/fio-detach" 2>&1 &
@@ -313,9 +313,9 @@ issuer_not_blocked() {
 	fblk_at_exit "rm -f '$img'"
 	dd if=/dev/urandom of="$img" bs=1M count=256 status=none
 	dev=$(FBLK_QUEUES=1 fblk_attach "$img") || { not_ok "$desc" "attach failed"; return; }
-	echo 3 >/proc/sys/vm/drop_caches
+	drop_caches
 	base=$(read_p99 "$dev") || { not_ok "$desc" "fio failed: $(tail -n 2 "$S/fio-p99.err")"; return; }
-	echo 3 >/proc/sys/vm/drop_caches
+	drop_caches
 	disturb "$dev" &
 	sleep 1
 	loaded=$(read_p99 "$dev") || { wait; not_ok "$desc" "fio failed under load"; return; }
@@ -352,7 +352,7 @@ nowait_below() {
 	dd if=/dev/urandom of="$lm/img" bs=1M count=32 status=none
 	fblk_at_exit "rm -f '$lm/img'"
 	dev=$(fblk_attach "$lm/img") || { not_ok "$desc" "attach failed"; return; }
-	echo 3 >/proc/sys/vm/drop_caches
+	drop_caches
 	fblk_snap "$dev" "$S/a"
 	fio --name=r --filename="$dev" --rw=randread --bs=4k --direct=1 \
 		--ioengine=io_uring --iodepth=8 --size=32M --io_size=4M >/dev/null 2>&1
