@@ -42,11 +42,11 @@ modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 tools:
-	$(MAKE) -C tools/fblksetup
+	$(MAKE) -C tools fblksetup
 
 install: modules tools
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
-	$(MAKE) -C tools/fblksetup install PREFIX=/usr/local
+	$(MAKE) -C tools install PREFIX=/usr/local
 
 deps:
 	tools/vm/deps.sh
@@ -72,7 +72,7 @@ shell:
 
 clean:
 	-test -d "$(KDIR)" && $(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	-$(MAKE) -C tools/fblksetup clean
+	-$(MAKE) -C tools clean
 	rm -rf build
 
 .PHONY: all modules tools install deps build check lint demo bench shell clean

@@ -8,7 +8,7 @@
 #
 #   test-host.sh [path/to/fblksetup]     (make test runs it)
 
-PROG=${1:-$(dirname "$0")/fblksetup}
+PROG=${1:-$(dirname "$0")/../bin/fblksetup}
 NOFILE=/nonexistent/fblksetup-test.img
 tests=0
 failures=0
