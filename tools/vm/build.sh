@@ -79,7 +79,7 @@ else
 	cp -r "$FBLK_BUILD/ksft" "$work/ksft"
 	make_all "$inner/src" "$inner/out" "$inner/ksft"
 	prune_tests "$work/src" "$work/out"
-	rm -rf "$out/bin" "$out/selftests"
+	rm -rf "${out:?}/bin" "${out:?}/selftests"
 	cp "$work/src/fblk.ko" "$out/fblk.ko"
 	cp -r "$work/out/bin" "$work/out/selftests" "$out/"
 fi
