@@ -71,7 +71,8 @@ k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9.]+\+deb12-amd64$'
 host_pkgs=(build-essential bc bison flex libelf-dev libssl-dev kmod cpio gzip xz-utils
 	qemu-system-x86 busybox-static debootstrap sparse python3 perl
 	fio liburing-dev pkg-config e2fsprogs xfsprogs util-linux fdisk dmsetup procps
-	gnuplot-nox qemu-utils jq
+	gnuplot-nox qemu-utils jq shellcheck
+	dkms dh-dkms debhelper dpkg-dev fakeroot lintian bash-completion
 	"linux-image-$k61" "linux-headers-$k61" linux-source-6.1)
 missing=()
 for p in "${host_pkgs[@]}"; do
