@@ -73,7 +73,7 @@ done
 	rm -rf "$src"
 
 	# Every shell script git knows of: by name, or by a shell #! line.
-	mapfile -t scripts < <(cd "$FBLK_TOP" && git ls-files -- '*.sh' tools/vm/init \
+	mapfile -t scripts < <(cd "$FBLK_TOP" && git ls-files -- '*.sh' tools/vm/init tools/vm/pkg-init \
 		.ci/run '*.bash-completion' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 	if command -v shellcheck >/dev/null; then
 		(cd "$FBLK_TOP" && shellcheck -S warning "${scripts[@]}") >"$out/shellcheck.log" 2>&1
