@@ -111,13 +111,16 @@ grep -E 'dkms|Building|Signing|Installing' "$work/install.log" | head -n 20 >&2 
 img=/var/lib/fblk/disk0.img
 uuid0=2f6c2a6e-1b0c-4e0e-9d1f-0fb1c0000001
 in_root mkdir -p /var/lib/fblk /etc/fblk /srv/data
-in_root truncate -s 128M "$img"
+in_root truncate -s 32M "$img"
 in_root sh -c "mkdir -p /tmp/seed && echo fblk >/tmp/seed/hello &&
 	mkfs.ext4 -q -F -L fblkboot -U $uuid0 -d /tmp/seed $img"
 # auto: direct I/O where the guest's file can (its root is an overlay on
 # tmpfs: 6.1's tmpfs has no O_DIRECT), else dontcache, else buffered.
 printf 'FILE=%s\nOPTIONS=--io-mode=auto\n' "$img" >"$root/etc/fblk/fblk0.conf"
-echo "UUID=$uuid0 /srv/data ext4 defaults,x-systemd.requires=fblk@fblk0.service 0 2" \
+# The guest's first write-open copies the image up from 9p to its tmpfs, and
+# TCG is slow on a busy host: more than systemd's default 90 s may pass
+# before the device appears.
+echo "UUID=$uuid0 /srv/data ext4 defaults,x-systemd.requires=fblk@fblk0.service,x-systemd.device-timeout=15min 0 2" \
 	>>"$root/etc/fstab"
 in_root systemctl enable fblk@fblk0.service >/dev/null 2>&1
 
