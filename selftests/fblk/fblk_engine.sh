@@ -11,7 +11,7 @@
 # submit=threads punts everything, and errors are counted where they happen
 # and nowhere else.
 #
-# The backing store is a latency device as in kernel-facts.md: null_blk,
+# The backing store is a latency device (fblk_nullb in lib.sh): null_blk,
 # memory backed, 1 ms timer completions, 4 KiB blocks, 2 queues of 128, with
 # ext4 on it.  Each fio job drives /dev/fblkN with io_uring and O_DIRECT (the
 # upper page cache is out of the way; the io_mode decides the lower one).

@@ -63,7 +63,7 @@ dev=$(_fblk_ioctl add)
 echo "$dev" >>"$S/devices"
 
 round() {
-	local mode=$1 img opts="" cut wrc vrc start delay
+	local mode=$1 img opts="" cut wrc vrc delay
 	local st=$S/state.$mode out=$S/write.$mode vout=$S/verify.$mode
 
 	[ "$mode" = direct ] && opts=direct

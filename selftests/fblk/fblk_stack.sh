@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Stacking hazards of inline submission from ->queue_rq (kernel-facts.md):
+# Stacking hazards of inline submission from ->queue_rq (those that got
+# upstream loop's NOWAIT-from-queue_rq series reverted before 6.19):
 # an upper filesystem's journal handle leaking into the lower filesystem,
 # bios for a blk-mq lower device submitted while the caller's plug list is
 # being flushed, and reclaim recursing into I/O queued behind us.

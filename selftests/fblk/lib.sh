@@ -275,7 +275,7 @@ bdev_size() {
 	blockdev --getsize64 "$1"
 }
 
-# fblk_nullb NAME MiB: a null_blk latency device as in kernel-facts.md
+# fblk_nullb NAME MiB: a null_blk latency device, the bench's model
 # (memory backed, 1 ms timer completions, 4 KiB blocks, 2 queues of 128),
 # /dev/NAME, removed at exit.  blk-mq, unlike brd: it counts its I/O in
 # /sys/block/NAME/stat and takes the plug-list paths brd never does.

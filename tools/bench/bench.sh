@@ -69,7 +69,8 @@ rm -f "$out/bench/kublk"
 # ublk's loop target: the kublk server from the selftests of the kernel's
 # own linux-source, built in that kernel's userland once and kept there.
 build_kublk() {
-	local tarball dir=/tmp/fblk-bench src pkg=linux-source-$(kline "$KVER_FULL")
+	local tarball dir=/tmp/fblk-bench src pkg
+	pkg=linux-source-$(kline "$KVER_FULL")
 	if [ ! -e "$KROOT/usr/src/$pkg.tar.xz" ]; then
 		log "installing $pkg in $KROOT (once)"
 		in_kroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

@@ -215,7 +215,6 @@ round_order() {
 # idle loop: what a CPU did not do shows too.
 PERF_PID=
 perf_start() {
-	local ack
 	PERF_PID=
 	[ -n "${PERF:-}" ] || return 0
 	command -v perf >/dev/null || { say "PERF set, but no perf in the guest"; return 0; }
@@ -228,7 +227,7 @@ perf_start() {
 		-o "/tmp/$1.perf" >"$R/fio/$1.perf.log" 2>&1 &
 	PERF_PID=$!
 	echo enable >&5
-	read -r -t 120 ack <&6 || say "perf did not start: see fio/$1.perf.log"
+	read -r -t 120 _ <&6 || say "perf did not start: see fio/$1.perf.log"
 }
 perf_stop() {
 	[ -n "$PERF_PID" ] || return 0
@@ -443,4 +442,4 @@ if [ "$QEMUIMG_COUNT" -gt 0 ] || [ "$ATTACH_N" -gt 0 ] && group_up "$MODEL" "$FS
 	fi
 fi
 group_down
-say done
+say "done"

@@ -631,11 +631,31 @@ static uint64_t target_size(void)
 	return size;
 }
 
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
 static void print_json(double elapsed)
 {
 	uint64_t mism = st.stale + st.misplaced + st.corrupt;
 
-	printf("{\"path\": \"%s\", \"mode\": \"%s\", \"direct\": %s, \"seed\": %" PRIu64
+	/* A path may hold any byte but NUL: it is the one string to escape. */
+	fputs("{\"path\": ", stdout);
+	print_json_string(opt.path);
+	printf(", \"mode\": \"%s\", \"direct\": %s, \"seed\": %" PRIu64
 	       ", \"depth\": %u, \"size\": %" PRIu64 ", \"seconds\": %.3f"
 	       ", \"writes\": %" PRIu64 ", \"reads\": %" PRIu64
 	       ", \"bytes_written\": %" PRIu64 ", \"bytes_read\": %" PRIu64
@@ -645,7 +665,7 @@ static void print_json(double elapsed)
 	       ", \"mismatches\": %" PRIu64 ", \"io_errors\": %" PRIu64
 	       ", \"write_secs\": %.3f, \"mixed_secs\": %.3f, \"verify_secs\": %.3f"
 	       ", \"result\": \"%s\"}\n",
-	       opt.path, mode_names[opt.mode], opt.buffered ? "false" : "true",
+	       mode_names[opt.mode], opt.buffered ? "false" : "true",
 	       opt.seed, opt.depth, nblocks * BLK, elapsed, st.writes, st.reads,
 	       st.bytes_written, st.bytes_read, st.short_io, st.checked,
 	       st.unwritten, st.stale, st.misplaced, st.corrupt, mism,

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <spawn.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +125,11 @@ static int sysfs_read_u64(unsigned int number, const char *attr, __u64 *val)
 	if (errno || end == buf || *end)
 		return -EINVAL;
 	return 0;
+}
+
+bool fblk_module_loaded(void)
+{
+	return access("/sys/module/fblk", F_OK) == 0;
 }
 
 bool fblk_exists(unsigned int number)
@@ -275,6 +282,51 @@ int fblk_open_control(void)
 	int fd = open(FBLK_CONTROL_PATH, O_RDWR | O_CLOEXEC);
 
 	return fd < 0 ? -errno : fd;
+}
+
+extern char **environ;
+
+/* Run "$FBLK_MODPROBE fblk"; 0 if it exited 0. */
+static int run_modprobe(void)
+{
+	const char *modprobe = getenv("FBLK_MODPROBE");
+	char *argv[3];
+	int status;
+	pid_t pid;
+
+	if (!modprobe)
+		modprobe = "modprobe";
+	argv[0] = (char *)modprobe;
+	argv[1] = (char *)"fblk";
+	argv[2] = NULL;
+	/* stderr stays ours: modprobe's own message says why it failed. */
+	if (posix_spawnp(&pid, modprobe, NULL, NULL, argv, environ))
+		return -ENOENT;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+int fblk_open_control_load(bool *modprobe_failed)
+{
+	unsigned int waited = 0;
+	int fd = fblk_open_control();
+	const char *modprobe = getenv("FBLK_MODPROBE");
+
+	*modprobe_failed = false;
+	if (fd != -ENOENT || fblk_module_loaded() || (modprobe && !*modprobe))
+		return fd;
+	if (run_modprobe()) {
+		*modprobe_failed = true;
+		return fd;
+	}
+	/* devtmpfs makes the node at load; udev may still be renaming it. */
+	while ((fd = fblk_open_control()) == -ENOENT && waited < NODE_WAIT_MS) {
+		sleep_ms(NODE_WAIT_STEP_MS);
+		waited += NODE_WAIT_STEP_MS;
+	}
+	return fd;
 }
 
 dev_t fblk_decode_dev(uint64_t encoded)

@@ -48,6 +48,9 @@ struct fblkdev {
 int fblk_parse_name(const char *arg, unsigned int *number);
 void fblk_path(unsigned int number, char *buf, size_t size);
 
+/* Is the fblk module loaded (or built in)? */
+bool fblk_module_loaded(void);
+
 /* Does /sys/block/fblkN exist? */
 bool fblk_exists(unsigned int number);
 /* Is the device attached (sysfs state bound or rundown)? */
@@ -72,6 +75,14 @@ int fblk_list_devices(unsigned int **numbers, size_t *count);
  */
 int fblk_open_device(unsigned int number, int flags, bool fallback_ro);
 int fblk_open_control(void);
+/*
+ * Open /dev/fblk-control, first loading the module if it is not loaded (as
+ * loop-control's devname alias does for loop; fblk's control node has a
+ * dynamic minor, so nothing makes it before the module is in).  The
+ * modprobe run is $FBLK_MODPROBE, "modprobe" by default; set empty, none.
+ * *modprobe_failed says that loading was tried and did not work.
+ */
+int fblk_open_control_load(bool *modprobe_failed);
 
 /*
  * Fill @dev for device @number: FBLK_GET_INFO, or sysfs when the caller may

@@ -64,6 +64,7 @@ enum action {
 	A_FIND_FREE,		/* -f without a file */
 	A_SET_CAPACITY,		/* -c */
 	A_SET_PARAMS,		/* --direct-io, --io-mode... DEV */
+	A_SET_BLOCK_SIZE,	/* -b N DEV */
 };
 
 struct options {
@@ -90,6 +91,7 @@ struct options {
 	bool show;
 	bool nooverlap;
 	bool verbose;
+	bool remove;		/* --remove: remove the devices detached */
 
 	bool list;
 	struct list_options lo;
@@ -121,6 +123,19 @@ static void __printf(1, 2) __noreturn usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+/*
+ * Exit after output that scripts read (--help, -V): a write error (a full
+ * disk, a closed pipe) must not pass for success.
+ */
+static void __noreturn exit_flushed(int status)
+{
+	if (fflush(stdout) || ferror(stdout)) {
+		warnx("write error: %s", strerror(errno ?: EIO));
+		status = EXIT_FAIL;
+	}
+	exit(status);
+}
+
 static void __noreturn usage(void)
 {
 	fputs("\nUsage:\n"
@@ -131,6 +146,8 @@ static void __noreturn usage(void)
 	      " -a, --all                     list all used devices\n"
 	      " -d, --detach <fblkdev>...     detach one or more devices\n"
 	      " -D, --detach-all              detach all used devices\n"
+	      "     --remove                  remove the devices once detached (with -d,\n"
+	      "                                 -D, or alone: --remove <fblkdev>...)\n"
 	      " -f, --find                    find first unused device\n"
 	      " -c, --set-capacity <fblkdev>  resize the device\n"
 	      " -j, --associated <file>       list all devices associated with <file>\n"
@@ -174,7 +191,7 @@ static void __noreturn usage(void)
 	list_print_column_help(stdout);
 	fputs("\nExit status: 0 success, 1 failure, 2 bad usage.\n"
 	      "\nFor more details see fblksetup(8).\n", stdout);
-	exit(EXIT_OK);
+	exit_flushed(EXIT_OK);
 }
 
 /* ---- parsing numbers ---- */
@@ -182,14 +199,17 @@ static void __noreturn usage(void)
 /*
  * Sizes and offsets as losetup takes them: a decimal (or 0x hexadecimal)
  * number, optionally followed by K, M, G, T, P, E, Z or Y for powers of 1024
- * ("KiB" is the same as "K") or KB, MB... for powers of 1000.  A leading
- * zero does not mean octal here: "010" is ten.
+ * ("KiB" is the same as "K") or KB, MB... for powers of 1000.  A decimal
+ * number with a suffix may have a fraction ("1.5K" is 1536; what is below
+ * a byte is dropped, as losetup does).  A leading zero does not mean octal
+ * here: "010" is ten.
  */
 static int parse_size(const char *arg, uint64_t *result)
 {
 	static const char suffixes[] = "KMGTPEZY";
 	const char *p = arg, *s;
-	uint64_t value = 0, base, mult = 1;
+	uint64_t value = 0, base, mult = 1, frac = 0, frac_div = 1;
+	unsigned __int128 total;
 	int digits = 0, hex = 0, exp;
 
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
@@ -213,6 +233,18 @@ static int parse_size(const char *arg, uint64_t *result)
 	}
 	if (!digits)
 		return -EINVAL;
+	if (*p == '.' && !hex) {
+		/* Digits beyond a nanobyte cannot change the result. */
+		for (p++, digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
+			if (frac_div < 1000000000000000000ULL) {
+				frac = frac * 10 + (*p - '0');
+				frac_div *= 10;
+			}
+		}
+		/* "1." and a fraction of plain bytes are not sizes. */
+		if (!digits || !*p)
+			return -EINVAL;
+	}
 	if (!*p)
 		goto done;
 
@@ -230,8 +262,11 @@ static int parse_size(const char *arg, uint64_t *result)
 		if (__builtin_mul_overflow(mult, base, &mult))
 			return -ERANGE;
 done:
-	if (__builtin_mul_overflow(value, mult, result))
+	total = (unsigned __int128)value * mult +
+		(unsigned __int128)frac * mult / frac_div;
+	if (total > UINT64_MAX)
 		return -ERANGE;
+	*result = total;
 	return 0;
 }
 
@@ -290,6 +325,7 @@ enum {
 	OPT_RA_POLICY,
 	OPT_RA_KB,
 	OPT_INLINE_DEPTH,
+	OPT_REMOVE,
 };
 
 #ifdef HAVE_FBLK_PARAMS
@@ -350,6 +386,7 @@ static const struct option longopts[] = {
 	{ "read-only",		no_argument,		NULL, 'r' },
 	{ "direct-io",		optional_argument,	NULL, OPT_DIRECT_IO },
 	{ "raw",		no_argument,		NULL, OPT_RAW },
+	{ "remove",		no_argument,		NULL, OPT_REMOVE },
 	{ "show",		no_argument,		NULL, OPT_SHOW },
 	{ "queues",		required_argument,	NULL, OPT_QUEUES },
 	{ "depth",		required_argument,	NULL, OPT_DEPTH },
@@ -405,6 +442,34 @@ static bool is_long_option(const char *arg)
 	return arg && !strncmp(arg, "--", 2) && arg[2];
 }
 
+/*
+ * getopt_long takes any unique prefix of a long option; one that several
+ * options start with is refused with optopt 0, as an unknown one is.  Say
+ * which it was, as losetup does: "option '--de' is ambiguous; possibilities:
+ * '--detach' '--detach-all' '--depth'".
+ */
+static void check_ambiguous(const char *arg)
+{
+	const char *name = arg + 2;
+	size_t len = strcspn(name, "="), n = 0, i;
+	char list[512] = "";
+	size_t used = 0;
+
+	for (i = 0; longopts[i].name; i++) {
+		if (strncmp(longopts[i].name, name, len))
+			continue;
+		if (strlen(longopts[i].name) == len)
+			return;		/* an exact match is never ambiguous */
+		n++;
+		if (used < sizeof(list))
+			used += snprintf(list + used, sizeof(list) - used,
+					 " '--%s'", longopts[i].name);
+	}
+	if (n > 1)
+		usage_error("option '--%.*s' is ambiguous; possibilities:%s",
+			    (int)len, name, list);
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	bool json = false, raw = false, output_all = false;
@@ -428,7 +493,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 				usage_error("invalid sector size '%s': expected 512, 1024, 2048 or 4096",
 					    optarg);
 			o->block_size = bs;
-			setup_only = true;
 			break;
 		}
 		case 'c':
@@ -554,6 +618,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_SHOW:
 			o->show = true;
 			break;
+		case OPT_REMOVE:
+			o->remove = true;
+			break;
 		case OPT_QUEUES:
 			o->queues = uint_or_usage(optarg, "number of queues", 1,
 						  FBLK_MAX_HW_QUEUES);
@@ -567,7 +634,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'V':
 			printf("fblksetup from fblk %s\n", FBLKSETUP_VERSION);
-			exit(EXIT_OK);
+			exit_flushed(EXIT_OK);
 		case ':':
 			if (!is_long_option(argv[optind - 1]))
 				usage_error("option requires an argument -- '%c'", optopt);
@@ -579,6 +646,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 				usage_error("option '%.*s' doesn't allow an argument",
 					    (int)strcspn(argv[optind - 1], "="),
 					    argv[optind - 1]);
+			check_ambiguous(argv[optind - 1]);
 			usage_error("unrecognized option '%s'", argv[optind - 1]);
 		}
 	}
@@ -605,6 +673,14 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->list && o->action == A_NONE && optind == argc)
 		o->action = A_SHOW;
+	/* fblksetup --remove DEV...: -d --remove, as in losetup 2.42 */
+	if (o->remove && o->action == A_NONE) {
+		if (optind == argc)
+			usage_error("no fblk device specified");
+		if (o->list)
+			usage_error("the list options (-l, -J, -O, --raw) and --remove are mutually exclusive");
+		set_action(o, A_DELETE, 'd');
+	}
 	if (o->action == A_NONE && optind + 1 == argc) {
 		/* fblksetup [-l] DEV, or fblksetup --direct-io=on DEV */
 		o->action = A_SHOW_ONE;
@@ -635,6 +711,18 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->remove && o->action != A_DELETE && o->action != A_DELETE_ALL)
+		usage_error("the option --remove is allowed with --detach, --detach-all or devices only");
+
+	/*
+	 * -b N DEV: losetup changes an attached device's sector size
+	 * (LOOP_SET_BLOCK_SIZE).  Said alone with a device, it is that request.
+	 */
+	if (o->block_size && o->action == A_SHOW_ONE && !o->list && !setup_only &&
+	    !settings)
+		o->action = A_SET_BLOCK_SIZE;
+	else if (o->block_size)
+		setup_only = true;
 
 	/* Options that only mean something while attaching. */
 	if (setup_only && o->action != A_CREATE)
@@ -674,7 +762,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 /*
  * A few errnos of the ABI mean something strerror() cannot guess; see the
- * ABI's semantics in include/uapi/linux/fblk.h and the project contract.
+ * ABI's semantics in include/uapi/linux/fblk.h and Documentation/fblk.rst.
  */
 /* The io_mode asked for, by --direct-io or --io-mode; -1 if none. */
 static int io_mode_asked(const struct options *o)
@@ -737,15 +825,30 @@ static void report_configure_error(const char *name, int err,
 
 static int open_control_or_warn(void)
 {
-	int fd = fblk_open_control();
+	bool modprobe_failed;
+	int fd = fblk_open_control_load(&modprobe_failed);
 
-	if (fd == -ENOENT || fd == -ENXIO || fd == -ENODEV)
+	if (fd >= 0)
+		return fd;
+	if (modprobe_failed)
+		warnx("%s: cannot open control device: %s (the fblk module is not loaded and 'modprobe fblk' failed)",
+		      FBLK_CONTROL_PATH, strerror(-fd));
+	else if (fd == -ENOENT || fd == -ENXIO || fd == -ENODEV)
 		warnx("%s: cannot open control device: %s (is the fblk module loaded?)",
 		      FBLK_CONTROL_PATH, strerror(-fd));
-	else if (fd < 0)
+	else
 		warnx("%s: cannot open control device: %s", FBLK_CONTROL_PATH,
 		      strerror(-fd));
 	return fd;
+}
+
+/* Why a device node may be missing: said where a device was named. */
+static const char *module_hint(int err)
+{
+	if ((err == ENOENT || err == ENODEV || err == ENXIO) &&
+	    !fblk_module_loaded())
+		return " (the fblk module is not loaded)";
+	return "";
 }
 
 static int device_number_or_warn(const char *arg, unsigned int *number)
@@ -1176,7 +1279,41 @@ static int do_find_free(const struct options *o)
 	return EXIT_OK;
 }
 
-static int detach_one(const char *arg, bool quiet_unbound)
+/* How long --remove waits for the last opener (udev's probe) to go. */
+#define REMOVE_WAIT_MS		2000
+#define REMOVE_WAIT_STEP_MS	10
+
+/*
+ * --remove: FBLK_CTL_REMOVE once the device is free.  A detach leaves the
+ * device open for a moment (udev probes it after the change event), so
+ * EBUSY is retried briefly.
+ */
+static int remove_one(const char *arg, unsigned int number)
+{
+	unsigned int waited = 0;
+	int ctl, err = 0;
+
+	ctl = open_control_or_warn();
+	if (ctl < 0)
+		return -1;
+	while (ioctl(ctl, FBLK_CTL_REMOVE, number)) {
+		err = errno;
+		if (err != EBUSY || waited >= REMOVE_WAIT_MS)
+			break;
+		sleep_us(REMOVE_WAIT_STEP_MS * 1000);
+		waited += REMOVE_WAIT_STEP_MS;
+		err = 0;
+	}
+	close(ctl);
+	if (err == ENODEV)
+		err = 0;	/* someone else removed it: it is gone either way */
+	if (err)
+		warnx("%s: remove failed: %s%s", arg, strerror(err),
+		      err == EBUSY ? " (device is open; it is detached at its last close)" : "");
+	return err ? -1 : 0;
+}
+
+static int detach_one(const char *arg, bool quiet_unbound, bool remove)
 {
 	unsigned int number;
 	int fd;
@@ -1185,7 +1322,8 @@ static int detach_one(const char *arg, bool quiet_unbound)
 		return -1;
 	fd = fblk_open_device(number, O_RDONLY, false);
 	if (fd < 0) {
-		warnx("%s: detach failed: %s", arg, strerror(-fd));
+		warnx("%s: detach failed: %s%s", arg, strerror(-fd),
+		      module_hint(-fd));
 		return -1;
 	}
 	/*
@@ -1196,13 +1334,14 @@ static int detach_one(const char *arg, bool quiet_unbound)
 		int err = errno;
 
 		close(fd);
-		if (err == ENXIO && quiet_unbound)
-			return 0;
+		/* Not attached: nothing to detach, but it can be removed. */
+		if (err == ENXIO && (quiet_unbound || remove))
+			return remove ? remove_one(arg, number) : 0;
 		warnx("%s: detach failed: %s", arg, strerror(err));
 		return -1;
 	}
 	close(fd);
-	return 0;
+	return remove ? remove_one(arg, number) : 0;
 }
 
 static int do_detach(const struct options *o)
@@ -1211,12 +1350,13 @@ static int do_detach(const struct options *o)
 	size_t i;
 
 	for (i = 0; i < o->ndetach; i++)
-		if (detach_one(o->detach[i], false))
+		if (detach_one(o->detach[i], false, o->remove))
 			ret = EXIT_FAIL;
 	return ret;
 }
 
-static int do_detach_all(void)
+/* -D: detach every bound device; with --remove, remove every device. */
+static int do_detach_all(const struct options *o)
 {
 	unsigned int *numbers;
 	size_t count, i;
@@ -1231,11 +1371,11 @@ static int do_detach_all(void)
 	for (i = 0; i < count; i++) {
 		char path[FBLK_NAME_SIZE];
 
-		if (!fblk_is_bound(numbers[i]))
+		if (!o->remove && !fblk_is_bound(numbers[i]))
 			continue;
 		fblk_path(numbers[i], path, sizeof(path));
 		/* One already on its way out (or just detached) is fine. */
-		if (detach_one(path, true))
+		if (detach_one(path, true, o->remove))
 			ret = EXIT_FAIL;
 	}
 	free(numbers);
@@ -1251,7 +1391,8 @@ static int do_set_capacity(const struct options *o)
 		return EXIT_FAIL;
 	fd = fblk_open_device(number, O_RDONLY, false);
 	if (fd < 0) {
-		warnx("%s: set capacity failed: %s", o->device, strerror(-fd));
+		warnx("%s: set capacity failed: %s%s", o->device, strerror(-fd),
+		      module_hint(-fd));
 		return EXIT_FAIL;
 	}
 	if (ioctl(fd, FBLK_SET_CAPACITY)) {
@@ -1280,8 +1421,8 @@ static int do_set_params(const struct options *o)
 		return EXIT_FAIL;
 	fd = fblk_open_device(number, O_RDONLY, false);
 	if (fd < 0) {
-		warnx("%s: failed to change settings: %s", o->device,
-		      strerror(-fd));
+		warnx("%s: failed to change settings: %s%s", o->device,
+		      strerror(-fd), module_hint(-fd));
 		return EXIT_FAIL;
 	}
 	if (ioctl(fd, FBLK_SET_PARAMS, &o->params)) {
@@ -1306,6 +1447,30 @@ static int do_set_params(const struct options *o)
 	return EXIT_FAIL;
 }
 #endif
+
+/*
+ * -b N DEV.  The fblk ABI has no request that changes the logical block
+ * size of a bound device (FBLK_SET_PARAMS does not carry it, and its
+ * reserved fields must be 0): say so rather than pretend.  Detaching and
+ * attaching again with -b is the way until the driver offers one.
+ */
+static int do_set_block_size(const struct options *o)
+{
+	unsigned int number;
+
+	if (device_number_or_warn(o->device, &number))
+		return EXIT_FAIL;
+	if (!fblk_is_bound(number)) {
+		int err = fblk_exists(number) ? ENXIO : ENOENT;
+
+		warnx("%s: cannot set the sector size: %s%s", o->device,
+		      strerror(err), module_hint(err));
+		return EXIT_FAIL;
+	}
+	warnx("%s: cannot change the sector size of an attached device: the fblk driver offers no request for it (detach, then attach again with -b)",
+	      o->device);
+	return EXIT_FAIL;
+}
 
 /* losetup -a's line: "/dev/loop0: [2049]:12 (/img), offset 1024". */
 static void print_status_line(const struct fblkdev *dev)
@@ -1349,6 +1514,9 @@ static int do_show(const struct options *o)
 
 	if (o->file && !stat(o->file, &sb))
 		st = &sb;
+	/* Nothing to list; stdout stays what scripts expect, empty. */
+	if (!fblk_module_loaded())
+		warnx("the fblk module is not loaded: no devices");
 	ret = fblk_list_devices(&numbers, &count);
 	if (ret == -ENOENT) {
 		count = 0;
@@ -1409,7 +1577,8 @@ static int do_show_one(const struct options *o)
 	ret = fblk_read_device(number, dev);
 	if (ret) {
 		/* losetup says "/dev/loop5: No such device or address". */
-		warnx("%s: %s", o->device, strerror(ret == -ENODEV ? ENOENT : -ret));
+		ret = ret == -ENODEV ? -ENOENT : ret;
+		warnx("%s: %s%s", o->device, strerror(-ret), module_hint(-ret));
 		free(dev);
 		return EXIT_FAIL;
 	}
@@ -1439,7 +1608,7 @@ int main(int argc, char **argv)
 		ret = do_detach(&o);
 		break;
 	case A_DELETE_ALL:
-		ret = do_detach_all();
+		ret = do_detach_all(&o);
 		break;
 	case A_SHOW:
 		ret = do_show(&o);
@@ -1452,6 +1621,9 @@ int main(int argc, char **argv)
 		break;
 	case A_SET_CAPACITY:
 		ret = do_set_capacity(&o);
+		break;
+	case A_SET_BLOCK_SIZE:
+		ret = do_set_block_size(&o);
 		break;
 	case A_SET_PARAMS:
 		ret = do_set_params(&o);

@@ -78,7 +78,7 @@ static const struct column columns[NR_COLUMNS] = {
 	[COL_SIZE]	  = { "SIZE", true, JSON_NUMBER, "device size in bytes" },
 	[COL_QUEUES]	  = { "QUEUES", true, JSON_NUMBER, "number of hardware queues" },
 	[COL_DEPTH]	  = { "DEPTH", true, JSON_NUMBER, "tags per hardware queue" },
-	[COL_MODE]	  = { "MODE", false, JSON_STRING, "I/O mode in effect: buffered, direct..." },
+	[COL_MODE]	  = { "MODE", false, JSON_STRING, "I/O mode in effect: buffered, direct or dontcache" },
 	[COL_STATE]	  = { "STATE", false, JSON_STRING, "device state: bound or rundown" },
 #ifdef FBLK_SET_PARAMS
 	[COL_IO_MODE]	  = { "IO-MODE", false, JSON_STRING, "I/O mode asked for (auto: MODE says what it chose)" },

@@ -8,7 +8,9 @@
 #
 #   test-host.sh [path/to/fblksetup]     (make test runs it)
 
-PROG=${1:-$(dirname "$0")/fblksetup}
+PROG=${1:-$(dirname "$0")/../bin/fblksetup}
+# Never load a module from a test: fblksetup runs no modprobe with this empty.
+export FBLK_MODPROBE=
 NOFILE=/nonexistent/fblksetup-test.img
 tests=0
 failures=0
@@ -55,6 +57,17 @@ result $? "--help exits 0 with options and columns"
 out=$("$PROG" -V)
 [ $? = 0 ] && grep -qE '^fblksetup from fblk [0-9]' <<<"$out"
 result $? "-V exits 0: $out"
+# Output that scripts read: a write error is a failure, and says so.
+if [ -w /dev/full ]; then
+	err=$("$PROG" --help 2>&1 >/dev/full)
+	rc=$?
+	[ $rc = 1 ] && grep -q "write error" <<<"$err"
+	result $? "--help >/dev/full exits 1" "rc $rc: $err"
+	err=$("$PROG" -V 2>&1 >/dev/full)
+	rc=$?
+	[ $rc = 1 ] && grep -q "write error" <<<"$err"
+	result $? "-V >/dev/full exits 1" "rc $rc: $err"
+fi
 
 # Sizes, as losetup takes them.
 size 1KB 1000
@@ -69,6 +82,13 @@ size 3M ok
 size 2GiB ok
 size 7EiB ok
 size 9223372036854775807 9223372036854775807
+# Fractions, with a suffix, as losetup takes them; below a byte is dropped.
+size 1.5K ok
+size 0.5M ok
+size 1.5KB 1500
+size 2.25k 2304
+size 1.0001K ok
+size 0.1KiB 102
 
 # Bad usage: exit 2 and a message, before anything is opened.
 expect 2 "unrecognized option '--no-such'" --no-such
@@ -78,7 +98,13 @@ expect 2 "option '--show' doesn't allow an argument" --show=yes -f "$NOFILE"
 expect 2 "not a size" -o 12abc -f "$NOFILE"
 expect 2 "not a size" -o -512 -f "$NOFILE"
 expect 2 "not a size" --sizelimit=-1M -f "$NOFILE"
-expect 2 "not a size" -o 1.5K -f "$NOFILE"
+expect 2 "not a size" -o 1.5 -f "$NOFILE"
+expect 2 "not a size" -o 1. -f "$NOFILE"
+expect 2 "not a size" -o 1.K -f "$NOFILE"
+expect 2 "not a size" -o .5K -f "$NOFILE"
+expect 2 "not a size" -o 0x1.8K -f "$NOFILE"
+expect 2 "not a size" -o 1.5.0K -f "$NOFILE"
+expect 2 "too large" -o 7.9999999999ZiB -f "$NOFILE"
 expect 2 "not a size" -o '' -f "$NOFILE"
 expect 2 "not a size" -o 1Ki -f "$NOFILE"
 expect 2 "too large" -o 99999999999999999999 -f "$NOFILE"
@@ -137,25 +163,44 @@ expect 2 "unexpected argument" -f "$NOFILE" extra
 expect 2 "unexpected argument" /dev/fblk0 "$NOFILE" extra
 expect 2 "no fblk device specified" -r
 expect 2 "option requires an argument -- 'd'" -d
+expect 2 "^fblksetup: option '--de' is ambiguous; possibilities: '--detach' '--detach-all' '--depth'$" --de /dev/fblk0
+expect 2 "option '--r' is ambiguous; possibilities: '--read-only' '--raw'" --r -f "$NOFILE"
+expect 2 "unrecognized option '--dex'" --dex
+expect 2 "no fblk device specified" --remove
+expect 2 "--remove is allowed with --detach, --detach-all or devices only" --remove -a
+expect 2 "--remove is allowed with --detach" --remove -f "$NOFILE"
+expect 2 "mutually exclusive" --remove -l /dev/fblk0
+expect 2 "during setup only" -b 4096 -r /dev/fblk0
+expect 2 "during setup only" -b 4096 -a
 
 # Failures: exit 1, naming the file or device.
 expect 1 "^fblksetup: $NOFILE: failed to open backing file: No such file or directory$" -f "$NOFILE"
 expect 1 "^fblksetup: $NOFILE: failed to open backing file: No such file or directory$" /dev/fblk0 "$NOFILE"
 expect 1 "^fblksetup: /dev/null: not an fblk device \(expected /dev/fblkN\)$" /dev/null "$NOFILE"
 expect 1 "fblk0p1: not an fblk device" -d fblk0p1
-if [ ! -e /dev/fblk-control ]; then
+if [ ! -e /dev/fblk-control ] && [ ! -e /sys/module/fblk ]; then
 	expect 1 "^fblksetup: /dev/fblk-control: cannot open control device: No such file or directory \(is the fblk module loaded\?\)$" \
 		-f /dev/null
 	expect 1 "fblk-control.*is the fblk module loaded" -f
-	expect 1 "^fblksetup: /dev/fblk7: detach failed: No such file or directory$" -d /dev/fblk7
-	expect 1 "^fblksetup: /dev/fblk7: No such file or directory$" /dev/fblk7
-	out=$("$PROG" -l --json)
+	# First use loads the module; a failing modprobe is named.
+	FBLK_MODPROBE=false expect 1 "^fblksetup: /dev/fblk-control: cannot open control device: No such file or directory \(the fblk module is not loaded and 'modprobe fblk' failed\)$" \
+		-f /dev/null
+	FBLK_MODPROBE=false expect 1 "'modprobe fblk' failed" --queues 2 -f
+	FBLK_MODPROBE=false expect 1 "'modprobe fblk' failed" /dev/fblk3 /dev/null
+	expect 1 "^fblksetup: /dev/fblk7: detach failed: No such file or directory \(the fblk module is not loaded\)$" -d /dev/fblk7
+	expect 1 "^fblksetup: /dev/fblk7: detach failed: .*module is not loaded" --remove /dev/fblk7
+	expect 1 "^fblksetup: /dev/fblk7: set capacity failed: No such file or directory \(the fblk module is not loaded\)$" -c /dev/fblk7
+	expect 1 "^fblksetup: /dev/fblk7: No such file or directory \(the fblk module is not loaded\)$" /dev/fblk7
+	expect 1 "^fblksetup: /dev/fblk7: No such file or directory \(the fblk module is not loaded\)$" -l /dev/fblk7
+	expect 1 "^fblksetup: /dev/fblk7: cannot set the sector size: .*module is not loaded" -b 4096 /dev/fblk7
+	expect 0 "^fblksetup: the fblk module is not loaded: no devices$" -l
+	out=$("$PROG" -l --json 2>/dev/null)
 	[ $? = 0 ] && python3 -c 'import json,sys; assert json.load(sys.stdin) == {"fblkdevices": []}' <<<"$out"
 	result $? "-l --json without devices is an empty array"
-	out=$("$PROG" -l --json -O NAME,STATS)
+	out=$("$PROG" -l --json -O NAME,STATS 2>/dev/null)
 	[ $? = 0 ] && python3 -c 'import json,sys; assert json.load(sys.stdin) == {"fblkdevices": []}' <<<"$out"
 	result $? "-l --json -O NAME,STATS without devices is an empty array"
-	out=$("$PROG" -a)
+	out=$("$PROG" -a 2>/dev/null)
 	[ $? = 0 ] && [ -z "$out" ]
 	result $? "-a without devices prints nothing"
 fi

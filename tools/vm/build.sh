@@ -31,7 +31,7 @@ copy_sources() {
 	# must disappear from the copy too.
 	rm -rf "$dest/selftests" "$dest/tools" "$dest/drivers" "$dest/include"/uapi/linux/fblk.h
 	(cd "$FBLK_TOP" && git ls-files -z --cached --others --exclude-standard -- \
-		Kbuild drivers/block/fblk include/uapi tools/fblksetup tools/fblk-verify tools/fblk-fuzz tools/fblk-powercut \
+		Kbuild drivers/block/fblk include/uapi tools/Makefile tools/fblksetup tools/fblk-verify tools/fblk-fuzz tools/fblk-powercut \
 		selftests/fblk |
 		while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
 		tar --null -T - -cf -) | tar -C "$dest" -xf -
@@ -56,10 +56,7 @@ make_all() {
 	log "module for $KVER_FULL"
 	in_kroot make -s -j"$jobs" -C "$KDIR" M="$src" modules
 	log "fblksetup and selftests"
-	in_kroot make -s -j"$jobs" -C "$src/tools/fblksetup" O="$dst"
-	in_kroot make -s -j"$jobs" -C "$src/tools/fblk-verify" O="$dst"
-	in_kroot make -s -j"$jobs" -C "$src/tools/fblk-fuzz" O="$dst"
-	in_kroot make -s -j"$jobs" -C "$src/tools/fblk-powercut" O="$dst"
+	in_kroot make -s -j"$jobs" -C "$src/tools" O="$dst"
 	in_kroot make -s -j"$jobs" -C "$src/selftests/fblk" O="$dst" KSFT_DIR="$ksft"
 }
 
@@ -82,7 +79,7 @@ else
 	cp -r "$FBLK_BUILD/ksft" "$work/ksft"
 	make_all "$inner/src" "$inner/out" "$inner/ksft"
 	prune_tests "$work/src" "$work/out"
-	rm -rf "$out/bin" "$out/selftests"
+	rm -rf "${out:?}/bin" "${out:?}/selftests"
 	cp "$work/src/fblk.ko" "$out/fblk.ko"
 	cp -r "$work/out/bin" "$work/out/selftests" "$out/"
 fi

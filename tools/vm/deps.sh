@@ -4,11 +4,33 @@
 # Debian 13 root with trixie-backports, cached outside the clone because its
 # headers need Debian 13's compiler and libc).  Safe to run again: every step
 # checks whether it is already done.
+#
+#   deps.sh               install what is missing (root)
+#   deps.sh --if-missing  the same, but first a quick offline test: if a
+#                         run of this very script completed and what it
+#                         installed is still there, do nothing (make check
+#                         and make demo call this)
 set -euo pipefail
 
 CACHE=${FBLK_CACHE:-/var/cache/fblk}
 ROOT13=$CACHE/trixie-root
+STAMP=$CACHE/.deps-done
 log() { printf 'deps: %s\n' "$*" >&2; }
+
+# What a completed run leaves behind; the stamp holds this script's hash, so
+# a deps.sh that asks for more runs again.
+deps_present() {
+	[ "$(cat "$STAMP" 2>/dev/null)" = "$(sha256sum <"$0" | cut -d' ' -f1)" ] &&
+		command -v qemu-system-x86_64 >/dev/null &&
+		[ -e "$ROOT13/.fblk-ready" ] &&
+		compgen -G '/lib/modules/6.1.*/build' >/dev/null &&
+		compgen -G '/lib/modules/6.12.*/build' >/dev/null &&
+		compgen -G "$ROOT13/lib/modules/7.*/build" >/dev/null
+}
+if [ "${1:-}" = --if-missing ]; then
+	deps_present && exit 0
+	log "something make deps installs is missing: running it first"
+fi
 
 [ "$(id -u)" = 0 ] || { log "must run as root (apt-get, debootstrap)"; exit 1; }
 mkdir -p "$CACHE"
@@ -49,7 +71,8 @@ k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9.]+\+deb12-amd64$'
 host_pkgs=(build-essential bc bison flex libelf-dev libssl-dev kmod cpio gzip xz-utils
 	qemu-system-x86 busybox-static debootstrap sparse python3 perl
 	fio liburing-dev pkg-config e2fsprogs xfsprogs util-linux fdisk dmsetup procps
-	gnuplot-nox qemu-utils jq
+	gnuplot-nox qemu-utils jq shellcheck
+	dkms dh-dkms debhelper dpkg-dev fakeroot lintian bash-completion
 	"linux-image-$k61" "linux-headers-$k61" linux-source-6.1)
 missing=()
 for p in "${host_pkgs[@]}"; do
@@ -108,3 +131,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 log "kernels: 6.1=$k61 6.12=$k612 7.x=$(basename "$(ls -d "$ROOT13"/lib/modules/7.* | tail -n1)")"
+sha256sum <"$0" | cut -d' ' -f1 >"$STAMP"

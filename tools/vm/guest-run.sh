@@ -1,7 +1,7 @@
 #!/bin/bash
 # The test VM's runner: PID 1 after the initramfs switched to the real root.
 #
-# It prepares what every test may rely on (the contract's fixed points: brd,
+# It prepares what every test may rely on (tools/vm/README.md lists it: brd,
 # ext4 and xfs scratch filesystems, environment variables), then runs each
 # test executable in /fblk/selftests with a time limit, or the demo, or a
 # shell.  What to do comes from /results/run.env, written by the host.
@@ -68,7 +68,7 @@ setup_fail() {
 	poweroff_now
 }
 
-# Mounts and scratch space every test may assume (see the contract).
+# Mounts and scratch space every test may assume (tools/vm/README.md).
 setup() {
 	mount -t tmpfs -o mode=1777 tmpfs /tmp
 	mkdir -p /dev/pts /dev/shm

@@ -5,6 +5,8 @@
 #
 #   initramfs.sh KVER ROOT OUT.cpio.gz
 #
+# FBLK_INIT=FILE puts another /init in (pkg-test.sh boots systemd with it).
+#
 # ROOT is the tree whose /lib/modules/KVER holds the kernel's modules: / for
 # the host's kernels, the Debian 13 root for 7.x.  The result is cached: it is
 # only rebuilt when /init or this script changed.
@@ -14,8 +16,9 @@ set -euo pipefail
 
 kver=$1 root=${2%/} out=$3
 here=$(cd "$(dirname "$0")" && pwd)
+init=${FBLK_INIT:-$here/init}
 
-if [ -s "$out" ] && [ "$out" -nt "$here/init" ] && [ "$out" -nt "$0" ]; then
+if [ -s "$out" ] && [ "$out" -nt "$init" ] && [ "$out" -nt "$0" ]; then
 	exit 0
 fi
 
@@ -26,7 +29,7 @@ cp /bin/busybox "$tmp/bin/busybox"
 for applet in sh mount insmod mkdir echo cat poweroff switch_root sleep; do
 	ln -s busybox "$tmp/bin/$applet"
 done
-install -m 0755 "$here/init" "$tmp/init"
+install -m 0755 "$init" "$tmp/init"
 # The kernel opens /dev/console for /init before anything is mounted.
 mknod -m 600 "$tmp/dev/console" c 5 1
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the host-side scripts of tools/vm/ (sourced, not run).
 #
 # The three kernel lines live in two places: 6.1 and 6.12 are installed on

@@ -3,6 +3,10 @@
 #   checkpatch  scripts/checkpatch.pl --strict over the module and uapi header
 #   w1          a W=1 build against the 6.1 headers, no warning allowed
 #   sparse      a sparse pass (C=2) over the same build, no warning allowed
+#   shell       every shell script of the tree, severity warning (.shellcheckrc)
+#   tools       the user-space tools built with ASan and UBSan, no warning
+#   fblksetup   fblksetup's host checks (tools/fblksetup/test-host.sh, no
+#               module needed) on that sanitizer build
 #
 #   lint.sh [OUT_DIR]     (default build/lint; writes lint.tap and *.log there)
 #
@@ -21,7 +25,7 @@ mkdir -p "$out"
 linux_src_files "$FBLK_BUILD" || exit 1
 resolve_kernel 6.1
 tap=$out/lint.tap
-n=0 failed=0
+n=0
 
 # result NAME STATUS LOG: a TAP line, with the log's interesting lines as
 # diagnostics when the check failed.
@@ -31,8 +35,7 @@ result() {
 	if [ "$status" = 0 ]; then
 		echo "ok $n $name"
 	else
-		failed=1
-		grep -E 'warning|error|ERROR|WARNING|CHECK|^#|^[^ ]+:[0-9]+:' "$logf" |
+		grep -E 'warning|error|ERROR|WARNING|CHECK|^#|^not ok|^In |^[^ ]+:[0-9]+:' "$logf" |
 			head -n 40 | sed 's/^/# /'
 		echo "not ok $n $name"
 	fi
@@ -45,7 +48,7 @@ done
 
 {
 	echo "TAP version 13"
-	echo "1..3"
+	echo "1..6"
 
 	(cd "$FBLK_TOP" && perl "$FBLK_BUILD/scripts/checkpatch.pl" --strict --no-tree \
 		--no-summary --show-types --ignore LINUX_VERSION_CODE -f "${files[@]}") \
@@ -68,6 +71,37 @@ done
 	grep -Eq 'warning:|error:' "$out/sparse.log" && rc=1
 	result "sparse (C=2 against $KVER_FULL)" $rc "$out/sparse.log"
 	rm -rf "$src"
+
+	# Every shell script git knows of: by name, or by a shell #! line.
+	mapfile -t scripts < <(cd "$FBLK_TOP" && git ls-files -- '*.sh' tools/vm/init tools/vm/pkg-init \
+		.ci/run '*.bash-completion' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+	if command -v shellcheck >/dev/null; then
+		(cd "$FBLK_TOP" && shellcheck -S warning "${scripts[@]}") >"$out/shellcheck.log" 2>&1
+		result "shellcheck (${#scripts[@]} scripts)" $? "$out/shellcheck.log"
+	else
+		echo "shellcheck is not installed (make deps)" >"$out/shellcheck.log"
+		result "shellcheck" 1 "$out/shellcheck.log"
+	fi
+
+	# The tools under ASan and UBSan (any report aborts the program), then
+	# fblksetup's host checks on that build.
+	asan=$out/asan
+	rm -rf "$asan"
+	make -s -C "$FBLK_TOP/tools" O="$asan" SANITIZE=1 all >"$out/tools-asan.log" 2>&1
+	rc=$?
+	grep -q 'warning:' "$out/tools-asan.log" && rc=1
+	result "tools (ASan and UBSan build)" $rc "$out/tools-asan.log"
+	if [ -x "$asan/bin/fblksetup" ]; then
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+			"$FBLK_TOP/tools/fblksetup/test-host.sh" "$asan/bin/fblksetup" \
+			>"$out/fblksetup-host.log" 2>&1
+		rc=$?
+	else
+		rc=1
+	fi
+	result "fblksetup host checks ($(grep -c '^ok' "$out/fblksetup-host.log" 2>/dev/null || echo 0) passed, ASan and UBSan)" \
+		$rc "$out/fblksetup-host.log"
+	rm -rf "$asan"
 } | tee "$tap"
 grep -q '^not ok' "$tap" && exit 1
 exit 0
