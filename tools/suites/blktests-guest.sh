@@ -55,26 +55,32 @@ make_devs() {
 	/sbin/losetup -l
 }
 
-# record TEST: one line per device (or nodev) of TEST's results.
+# record TEST OUTPUT: ./check's OUTPUT -> one line per device (or nodev):
+# "block/003 => fblk0 (description)  [passed]", or [failed] or [not run]
+# followed by indented lines (for not run: the reasons, which blktests keeps
+# nowhere else).
 record() {
-	local t=$1 f dev status reason
-	for f in "$R"/blktests/*/"$t"; do
-		[ -f "$f" ] || continue
-		dev=${f#"$R"/blktests/}
-		dev=${dev%%/*}
-		status=$(awk -F'\t' '$1 == "status" { print $2 }' "$f")
-		reason=$(awk -F'\t' '$1 == "reason" { print $2 }' "$f")
-		printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$dev" "${ROLE[$dev]:-nodev}" \
-			"${status:-none}" "$reason" >>$R/blktests.tsv
-	done
-}
-
-# The skip reasons ./check printed for TEST (they are not in its results).
-skip_reasons() {
-	awk -v t="$1" '
-		index($0, t) == 1 { want = /not run/; next }
-		want && /^    / { sub(/^ +/, ""); print; next }
-		{ want = 0 }' "$2" | sort -u | paste -sd ';'
+	python3 - "$1" "$2" "$(declare -p ROLE)" >>$R/blktests.tsv <<'PY'
+import re, sys
+test, path, roles = sys.argv[1:4]
+role = dict(re.findall(r'\[([^]]+)\]="([^"]*)"', roles))
+status_re = re.compile(r'^(\S+)(?: => (\S+))? .*\[(passed|failed|not run)\]\s*$')
+rows, cur = [], None
+for line in open(path, errors="replace"):
+    m = status_re.match(line)
+    if m:
+        st = {"passed": "pass", "failed": "fail"}.get(m.group(3), m.group(3))
+        cur = [m.group(1), m.group(2) or "nodev", st, []]
+        rows.append(cur)
+    elif cur and line.startswith("    ") and cur[2] == "not run":
+        cur[3].append(line.strip())
+    elif not line.startswith(" "):
+        cur = None
+if not rows:
+    rows.append([test, "nodev", "none", ["no status line from ./check"]])
+for t, dev, st, why in rows:
+    print("\t".join([t, dev, role.get(dev, "nodev"), st, "; ".join(why)]))
+PY
 }
 
 run_one() {
@@ -86,11 +92,7 @@ run_one() {
 	(cd $B/src && ./check -c "$cfg" -o $R/blktests "$t") >"$out" 2>&1
 	rc=$?
 	cat "$out"
-	record "$t"
-	# blktests keeps no skip reason in its results: add ./check's.
-	if grep -q 'not run' "$out"; then
-		printf '%s\t-\t-\tnot run\t%s\n' "$t" "$(skip_reasons "$t" "$out")" >>$R/blktests.tsv
-	fi
+	record "$t" "$out"
 	rm -f "$out"
 	printf 'fblk-blktests: end %s rc=%s\n' "$t" "$rc" >/dev/kmsg
 	emit "FBLK-END $t rc=$rc secs=$(($(date +%s) - start))"
