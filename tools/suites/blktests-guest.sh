@@ -14,17 +14,23 @@
 # each image).
 #
 # The test devices, all over files on the same ext4 scratch filesystem
-# (guest-run.sh's /mnt/ext4 on brd): fblk in its default io_mode (auto:
+# (guest-run.sh's /mnt/ext4 on brd, 256 MiB: the four files together must
+# fit, or the last device to run a test gets ENOSPC from below): fblk in its default io_mode (auto:
 # direct on ext4) and in buffered mode, loop with direct I/O off (losetup's
 # default) and on, the baseline.
 set -u
 
 B=/fblk/blktests
 R=/results
-TESTS='' TIMEOUT=10 IMG_MB=96
+TESTS='' TIMEOUT=10 IMG_MB=48
 # shellcheck disable=SC1091
 [ -r $R/blktests.env ] && . $R/blktests.env
 IMGDIR=/mnt/ext4/blktests
+# blktests makes its per-test TMPDIR in its output directory: that needs
+# fifos and O_DIRECT, which the 9p share /results has not; results are
+# copied there after each test.
+OUT=/mnt/xfs/blktests
+UDEVD=
 export PATH=/fblk/bin:$PATH
 
 { true >&3; } 2>/dev/null || exec 3>/dev/null
@@ -89,8 +95,9 @@ run_one() {
 	printf 'fblk-blktests: begin %s\n' "$t" >/dev/kmsg
 	out=$(mktemp)
 	start=$(date +%s)
-	(cd $B/src && ./check -c "$cfg" -o $R/blktests "$t") >"$out" 2>&1
+	(cd $B/src && ./check -c "$cfg" -o $OUT "$t") >"$out" 2>&1
 	rc=$?
+	cp -r "$OUT/." $R/blktests/
 	cat "$out"
 	record "$t" "$out"
 	rm -f "$out"
@@ -112,9 +119,30 @@ expand_tests() {
 	done
 }
 
+# udevd, as on the machines blktests is written for: `udevadm settle` then
+# waits for the devices a test makes (scsi_debug's disks appear
+# asynchronously), and `udevadm control --ping` answers.  Not systemd's
+# unit (systemd is not init here), so tests that stop udevd leave it be.
+start_udevd() {
+	local d
+	for d in /lib/systemd/systemd-udevd /usr/lib/systemd/systemd-udevd; do
+		[ -x $d ] || continue
+		mkdir -p /run/udev
+		$d --daemon || return 0
+		udevadm trigger --action=add --subsystem-match=block
+		udevadm settle -t 30
+		UDEVD=1
+		say "udevd started"
+		return 0
+	done
+	say "no systemd-udevd: udevadm settle will not wait"
+}
+
 main() {
 	local cfg=/tmp/blktests.config t devs=()
 	: >$R/blktests.tsv
+	mkdir -p $OUT $R/blktests
+	start_udevd
 	[ -d /sys/module/fblk ] || insmod /fblk/fblk.ko || { say "insmod fblk.ko failed"; return 1; }
 	modprobe -q loop
 	# blktests' scsi_debug helpers and block/036 want these.
@@ -139,6 +167,7 @@ main() {
 		esac
 	done
 	rm -rf $IMGDIR
+	[ -z "$UDEVD" ] || udevadm control --exit
 }
 
 main
