@@ -18,7 +18,7 @@ PAIRS = {
     "fblk-buffered": "loop-dio-off",
     "fblk-direct": "loop-dio-on",
 }
-SHORT = {"pass": "pass", "fail": "FAIL", "not run": "skip", "none": "?"}
+SHORT = {"pass": "pass", "fail": "FAIL", "not run": "skip", "none": "-"}
 
 
 def load(path):
