@@ -27,6 +27,13 @@
 #   make bench [KVER=...] [PROFILE=default|full]
 #                            fblk vs the raw file, loop and ublk in one VM;
 #                            results/bench-<date>-<kver>/ (tools/bench/)
+#   make blktests [KVER=...] [BLKTESTS=/path] [BT_TESTS="block/003 fblk ..."]
+#                            blktests' device tests on fblk and loop devices,
+#                            its loop group and the fblk group (tools/suites/)
+#   make xfstests [KVER=...] [XFSTESTS=/path] [GROUP=quick] [XT_FSTYP=xfs]
+#                            xfstests on fblk (buffered, direct) and loop
+#                            (dio off, on): a curated list, or GROUP
+#   make suites-deps         the suites' build and run-time packages (root)
 #   make shell [KVER=...]    a root shell in the test VM (Ctrl-a x quits)
 #   make build [KVER=...]    what `check` builds, into build/<release>/
 #   make clean               remove build outputs (results/ stays)
@@ -157,6 +164,15 @@ demo: deps-if-missing
 bench:
 	KVER=$(KVER_ALIAS) tools/bench/bench.sh
 
+blktests:
+	KVER=$(KVER_ALIAS) tools/suites/blktests.sh
+
+xfstests:
+	KVER=$(KVER_ALIAS) tools/suites/xfstests.sh
+
+suites-deps:
+	tools/suites/deps.sh
+
 shell:
 	tools/vm/build.sh $(KVER_ALIAS)
 	tools/vm/vm.sh -k $(KVER_ALIAS) -m shell >/dev/null
@@ -174,4 +190,5 @@ clean:
 
 .PHONY: all modules tools install install-module install-udev install-tools \
 	install-dkms uninstall deb deps deps-if-missing build check lint demo bench \
+	blktests xfstests suites-deps \
 	shell clean

@@ -293,6 +293,11 @@ main() {
 		# tools/bench/guest.sh reports each cell on fd 3 itself.
 		bash /fblk/bench/guest.sh
 		;;
+	blktests | xfstests)
+		# The field's suites (tools/suites/): the guest side reports
+		# each test on fd 3 itself.
+		bash "/fblk/$MODE/guest.sh"
+		;;
 	shell)
 		echo "guest-run: shell; the environment of a test is set (FBLK_KO=$FBLK_KO)."
 		echo "guest-run: 'poweroff -f' (or exit) ends the VM."
