@@ -3,7 +3,8 @@
 # as root, from /fblk/bench/ (copied there by bench.sh with the target list
 # and the profile), and writes into /results:
 #   env.txt         the guest: kernel, CPUs, memory, tool versions, settings
-#   cells.tsv       one line per fio run: what ran, /proc/stat CPU ticks, status
+#   cells.tsv       one line per run: what ran, /proc/stat CPU ticks, status,
+#                   the cell's options, context switches
 #   fio/*.json      fio's own output, one file per run
 #   fio/*.stats     fblk's engine counters after each fblk run
 #   fio/*.perf*.txt perf's profile of each run, with PERF set
