@@ -11,7 +11,7 @@
 #                            or without KVER the CI set (6.1, 7.3, 6.12)
 #   make lint                checkpatch --strict, W=1 and sparse builds
 #   make demo [KVER=...]     a guided tour in a VM: fblk next to loop
-#   make bench [KVER=...] [PROFILE=default|full]
+#   make bench [KVER=...] [PROFILE=default|seeds|full]
 #                            fblk vs the raw file, loop and ublk in one VM;
 #                            results/bench-<date>-<kver>/ (tools/bench/)
 #   make shell [KVER=...]    a root shell in the test VM (Ctrl-a x quits)
