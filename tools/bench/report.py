@@ -500,8 +500,9 @@ def many_devices(run, by_key, ref):
            "kthreadd before -> after the attach -> after the I/O):", "",
            "| group | devices | target | ms/attach | ms/detach | kernel threads | "
            "slab KiB/dev | unreclaimable KiB/dev | vmalloc KiB/dev | percpu KiB/dev | "
-           "threads that grew | aggregate IOPS (×loop) |",
+           "threads that grew (attach / I/O) | aggregate IOPS, median (×loop) |",
            "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |"]
+    several = any(d["round"] not in ("", "1") for d in md)
     for d in md:
         g = f'{d["model"]}/{d["fs"]}/many'
         try:
@@ -524,7 +525,8 @@ def many_devices(run, by_key, ref):
         grown = (d["kt_grown_attach"].strip() or "-") + " / " + (d["kt_grown_io"].strip() or "-")
         out.append(" | ".join([
             f'| {g}', d["devs"] + ("" if d["attached"] == d["devs"] else f' ({d["attached"]} attached)'),
-            d["target"], per(d["attach_s"], 1, 1000), per(d["detach_s"], 1, 1000),
+            d["target"] + (f' (round {d["round"]})' if several else ""),
+            per(d["attach_s"], 1, 1000), per(d["detach_s"], 1, 1000),
             f'{d["kt0"]} -> {d["kt1"]} -> {d["kt2"]}', per(d["slab_kb"]),
             per(d["sunreclaim_kb"]), per(d["vmalloc_kb"]), per(d["percpu_kb"]),
             grown, "; ".join(iops) or "-"]) + " |")
