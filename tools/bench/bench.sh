@@ -118,29 +118,61 @@ build_kublk() {
 # devices per target (up to a second each under emulation); filling a
 # fragmented image takes minutes.
 profile_sum() {
-	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$profile" | awk -v what="$1" '
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$targets" | awk '{ print "target", $1 }' >"$run_dir/.targets"
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$profile" |
+	awk -v what="$1" '
+	$1 == "target" { names[++nt] = $2; next }
 	{
-		n = 1; devs = 0
+		n = 1; devs = 0; ndevs = 0; m = nt
 		for (i = 1; i <= NF; i++) {
-			if ($i ~ /^targets=/) continue
+			if ($i ~ /^targets=/) {
+				# The targets its globs take.
+				k = split(substr($i, 9), g, ",")
+				m = 0
+				for (t = 1; t <= nt; t++) for (j = 1; j <= k; j++) {
+					re = g[j]; gsub(/[.]/, "[.]", re); gsub(/[*]/, ".*", re); gsub(/[?]/, ".", re)
+					if (names[t] ~ ("^" re "$")) { m++; break }
+				}
+				continue
+			}
 			k = split($i, a, ",")
 			n *= k
 			if ($i ~ /^devs=/) for (j = 1; j <= k; j++) {
-				sub(/^devs=/, "", a[j]); if (a[j] + 0 > devs) devs = a[j] + 0
+				sub(/^devs=/, "", a[j]); if (a[j] + 0 > devs) devs = a[j] + 0; ndevs += a[j]
 			}
 		}
-		if (what == "cells") s += n
-		else if (what == "devs" && devs > s) s = devs
-		else if (what == "frag") { k = split($3, a, ","); for (j = 1; j <= k; j++) if (a[j] ~ /^frag-/) s += split($1, b, ",") * split($2, c, ",") }
-	} END { print s + 0 }'
+		cells += n; runs += n * m
+		if (devs > maxdevs) maxdevs = devs
+		attaches += ndevs * m * split($1, b, ",") * split($2, c, ",")
+		# Fragmented images: one fill per model, fs and image.
+		split($1, b, ","); split($2, c, ",")
+		k = split($3, a, ",")
+		for (j = 1; j <= k; j++) if (a[j] ~ /^frag-/)
+			for (x in b) for (y in c) if (!seen[b[x] " " c[y] " " a[j]]++) frag++
+	}
+	END {
+		if (what == "cells") print cells + 0
+		else if (what == "runs") print runs + 0
+		else if (what == "devs") print maxdevs + 0
+		else if (what == "attaches") print attaches + 0
+		else if (what == "frag") print frag + 0
+	}' "$run_dir/.targets" -
 }
 ncells=$(profile_sum cells)
+nruns=$(profile_sum runs)
 maxdevs=$(profile_sum devs)
+nattach=$(profile_sum attaches)
 nfrag=$(profile_sum frag)
+rm -f "$run_dir/.targets"
 ntargets=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$targets" | wc -l)
 export FBLK_TEST_TIMEOUT=$((rounds * ntargets * (runtime * 4 + 90 + 2 * maxdevs)))
-export FBLK_VM_TIMEOUT=$((1200 + rounds * ncells * ntargets * (runtime + 15) + nfrag * 600 +
-	rounds * ntargets * 2 * maxdevs))
+export FBLK_VM_TIMEOUT=$((1200 + rounds * nruns * (runtime + 15) + nfrag * 600 + rounds * nattach * 2))
+# What a run costs under TCG beyond RUNTIME (caches dropped, attach, fio's
+# start, detach, a settling second): about 4 s; an attach and detach of a
+# many-devices cell about half a second; a 1 GiB fragmented image's fill
+# about a minute.  Targets a kernel lacks (ublk on 6.x) are counted too.
+log "about $(((rounds * (nruns * (runtime + 4) + nattach) + nfrag * 60) / 60)) min:" \
+	"$nruns runs of $runtime s x $rounds round(s) (upper bound)"
 log "$ncells cells x $ntargets targets x $runtime s x $rounds round(s) (profile ${profile##*/})"
 
 # The null_blk model keeps its image (the larger of a plain and a
