@@ -713,7 +713,7 @@ modprobe -q null_blk nr_devices=0
 	echo "fio	$(fio --version)"
 	echo "qemu-img	$(qemu-img --version | head -n1)"
 	echo "runtime	$RUNTIME s per run (reads: or one pass of the image, if sooner), $ROUNDS round(s)"
-	echo "null_blk	memory backed, irqmode=2 (timer), completion_nsec=$((NULL_LAT_US * 1000)), blocksize=$NULL_BS, hw_queue_depth=128, submit_queues=2; $SIZE_NULL MiB image"
+	echo "null_blk	memory backed, irqmode=2 (timer), completion_nsec=$((NULL_LAT_US * 1000)) (null@LAT: LAT), blocksize=$NULL_BS, hw_queue_depth=128, submit_queues=2; $SIZE_NULL MiB image"
 	echo "brd	/dev/ram2 (256 MiB RAM disk, no latency); $SIZE_BRD MiB image"
 	echo "user_hz	$(getconf CLK_TCK)"
 	echo "ublk	$([ -x "$KUBLK" ] && [ -e /dev/ublk-control ] && echo "kublk (linux-source selftests)" || echo no)"
