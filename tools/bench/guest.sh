@@ -561,9 +561,12 @@ run_cell() {
 # --- many devices (image many, option devs=N) ------------------------------
 
 # Kernel threads (children of kthreadd) by name, numbers folded ("loopN",
-# "kworker/uN:N"), one "name count" line each, sorted for join.
+# "kworker/uN:N"), one "name count" line each, sorted for join.  A worker's
+# "-wq" suffix (the work it runs now) is dropped, a rescuer's
+# ("kworker/R-wq", its workqueue for life) kept.
 kthread_names() {
-	ps -e -o ppid=,comm= | awk '$1 == 2 { n = $2; sub(/-.*/, "", n); gsub(/[0-9]+/, "N", n); c[n]++ }
+	ps -e -o ppid=,comm= | awk '$1 == 2 { n = $2; if (n !~ /^kworker\/R-/) sub(/-.*/, "", n)
+		gsub(/[0-9]+/, "N", n); c[n]++ }
 		END { for (n in c) print n, c[n] }' | LC_ALL=C sort
 }
 kthread_total() { awk '{ s += $2 } END { print s + 0 }' "$1"; }
