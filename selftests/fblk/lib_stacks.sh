@@ -166,7 +166,8 @@ st_start() {
 	for f in $ST_FILTER; do
 		echo "$f" >>"$TRACING/stack_trace_filter"
 	done 2>/dev/null
-	[ -s "$TRACING/stack_trace_filter" ] ||
+	# tracefs files have no size: read it.
+	grep -q . "$TRACING/stack_trace_filter" ||
 		echo "the stack tracer's filter stayed empty" >>"$S/why"
 	echo 0 >"$TRACING/stack_max_size"
 	echo 1 >/proc/sys/kernel/stack_tracer_enabled
