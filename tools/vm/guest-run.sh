@@ -123,8 +123,9 @@ ensure_module() {
 }
 
 # Test executables: every executable in /fblk/selftests but the shell
-# helper library, filtered by the host's T= pattern (a shell glob, or a
-# substring when it has no glob characters; several separated by commas).
+# helper libraries (lib.sh, lib_*.sh), filtered by the host's T= pattern (a
+# shell glob, or a substring when it has no glob characters; several
+# separated by commas).
 list_tests() {
 	local t name pat keep pats=()
 	# Split on commas only: an unquoted expansion would glob the patterns
@@ -133,7 +134,7 @@ list_tests() {
 	for t in /fblk/selftests/*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=${t##*/}
-		[ "$name" = lib.sh ] && continue
+		case $name in lib.sh | lib_*.sh) continue ;; esac
 		if [ -n "$FILTER" ]; then
 			keep=0
 			for pat in "${pats[@]}"; do

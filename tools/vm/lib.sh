@@ -64,7 +64,7 @@ resolve_kernel() {
 	debug | *-fblk-debug)
 		local dk
 		dk=$("$FBLK_TOP/tools/vm/debug-kernel.sh" --path) ||
-			die "the debug kernel is not built: tools/vm/debug-kernel.sh (30-60 min the first time)"
+			die "the debug kernel is not built: tools/vm/debug-kernel.sh (about 15 min the first time)"
 		KVER_FULL=$(cat "$dk/release")
 		KROOT=$FBLK_ROOT13
 		KMODROOT=$dk/modules

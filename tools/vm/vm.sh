@@ -22,7 +22,8 @@
 #
 # Only one VM runs at a time on the machine: the others wait for
 # FBLK_VM_LOCK (default /tmp/fblk-vm.lock; 0 disables the lock).
-# FBLK_VM_MEM: the guest's memory in MiB (default 3072).
+# FBLK_VM_MEM: the guest's memory in MiB (default 3072).  FBLK_STACKS_*
+# variables are passed on to the tests (fblk_stacks.sh's knobs).
 set -euo pipefail
 # Parsed whole before it runs: editing this file cannot derail a running make.
 {
@@ -66,6 +67,10 @@ run_dir=$(cd "$run_dir" && pwd)
 	printf 'FILTER=%q\n' "$filter"
 	printf 'TEST_TIMEOUT=%q\n' "$test_timeout"
 	printf 'KLINE=%q\n' "$line"
+	# Test knobs for the guest: FBLK_STACKS_* (fblk_stacks.sh).
+	while IFS='=' read -r k _; do
+		printf 'export %s=%q\n' "$k" "${!k}"
+	done < <(env | grep -E '^FBLK_STACKS_[A-Z_]+=')
 } >"$run_dir/run.env"
 hostlog() { printf '%s\n' "$*" >>"$run_dir/host.log"; }
 
