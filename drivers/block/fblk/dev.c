@@ -310,16 +310,14 @@ int fblk_set_params(struct fblk_device *dev, const struct fblk_params *p)
 	/*
 	 * Leaving buffered I/O: what it left dirty in the backing file's
 	 * page cache is written back and synced first, as loop does before
-	 * it switches to direct I/O.
+	 * it switches to direct I/O.  A writeback error it meets belongs to
+	 * the old mode's writes, which the device's flushes report (through
+	 * the queues' own files): it does not refuse the switch, as loop's
+	 * does not.
 	 */
 	if ((p->mask & FBLK_PARAM_IO_MODE) && p->io_mode != dev->io_mode_asked &&
-	    dev->io_mode != FBLK_IO_DIRECT) {
-		err = vfs_fsync(dev->backing, 0);
-		if (err) {
-			mutex_unlock(&dev->lock);
-			return err;
-		}
-	}
+	    dev->io_mode != FBLK_IO_DIRECT)
+		vfs_fsync(dev->backing, 0);
 	/* Drain, switch, resume: no request sees two settings. */
 	memflags = fblk_freeze_queue(dev->disk->queue);
 	err = fblk_apply_params(dev, p);
