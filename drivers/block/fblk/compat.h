@@ -13,6 +13,7 @@
 #include <linux/smp.h>
 #include <linux/workqueue.h>
 #include <linux/fs.h>
+#include <linux/pagemap.h>
 #include <linux/version.h>
 
 /*
@@ -329,5 +330,22 @@ static inline struct inode *fblk_bdev_inode(struct block_device *bdev)
 	return bdev->bd_inode;
 }
 #endif
+
+/*
+ * 7.0: page_cache_ra_unbounded() asserts that its caller holds the mapping's
+ * invalidate_lock (it used to take it shared itself), so that no folio is
+ * added to a range a hole punch or truncation is removing.
+ */
+static inline void fblk_page_cache_ra_unbounded(struct readahead_control *ractl,
+						unsigned long nr_to_read)
+{
+#if KERNEL_VERSION(7, 0, 0) <= LINUX_VERSION_CODE
+	filemap_invalidate_lock_shared(ractl->mapping);
+	page_cache_ra_unbounded(ractl, nr_to_read, 0);
+	filemap_invalidate_unlock_shared(ractl->mapping);
+#else
+	page_cache_ra_unbounded(ractl, nr_to_read, 0);
+#endif
+}
 
 #endif /* _FBLK_COMPAT_H */

@@ -176,7 +176,7 @@ static void fblk_ra_exact(struct file *file, pgoff_t index, unsigned long nr)
 		unsigned long n = min(nr, step);
 		DEFINE_READAHEAD(ractl, file, &file->f_ra, mapping, index);
 
-		page_cache_ra_unbounded(&ractl, n, 0);
+		fblk_page_cache_ra_unbounded(&ractl, n);
 		index += n;
 		nr -= n;
 	}
