@@ -29,7 +29,8 @@ fblk_require_module || tap_done
 
 S=$FBLK_T_STATE
 
-if ! modprobe -q dm_flakey 2>/dev/null && ! dmsetup targets 2>/dev/null | grep -q '^flakey'; then
+if ! modprobe dm_flakey 2>"$S/modprobe" && ! dmsetup targets 2>/dev/null | grep -q '^flakey'; then
+	diag "modprobe dm_flakey: $(head -n 1 "$S/modprobe")"
 	for ((i = 0; i < 7; i++)); do
 		skip "power cut over dm-flakey" "kernel has no dm-flakey target"
 	done

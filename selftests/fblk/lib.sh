@@ -280,22 +280,27 @@ bdev_size() {
 # /dev/NAME, removed at exit.  blk-mq, unlike brd: it counts its I/O in
 # /sys/block/NAME/stat and takes the plug-list paths brd never does.
 fblk_nullb() {
-	local d=/sys/kernel/config/nullb/$1
+	local d=/sys/kernel/config/nullb/$1 err
 	if [ ! -d /sys/kernel/config/nullb ]; then
-		modprobe -q null_blk nr_devices=0 || return 1
+		err=$(modprobe null_blk nr_devices=0 2>&1) ||
+			{ diag "modprobe null_blk: $err"; return 1; }
 		fblk_at_exit "rmmod null_blk"
 	fi
-	[ -d /sys/kernel/config/nullb ] || return 1
-	mkdir "$d" || return 1
+	[ -d /sys/kernel/config/nullb ] ||
+		{ diag "null_blk loaded, but no /sys/kernel/config/nullb"; return 1; }
+	err=$(mkdir "$d" 2>&1) || { diag "$err"; return 1; }
 	fblk_at_exit "rmdir '$d'"
-	echo 1 >"$d/memory_backed" &&
-	echo 2 >"$d/irqmode" &&
-	echo 1000000 >"$d/completion_nsec" &&
-	echo "$2" >"$d/size" &&
-	echo 4096 >"$d/blocksize" &&
-	echo 128 >"$d/hw_queue_depth" &&
-	echo 2 >"$d/submit_queues" &&
-	echo 1 >"$d/power" || return 1
+	if ! { echo 1 >"$d/memory_backed" &&
+		echo 2 >"$d/irqmode" &&
+		echo 1000000 >"$d/completion_nsec" &&
+		echo "$2" >"$d/size" &&
+		echo 4096 >"$d/blocksize" &&
+		echo 128 >"$d/hw_queue_depth" &&
+		echo 2 >"$d/submit_queues" &&
+		echo 1 >"$d/power"; }; then
+		diag "cannot set up null_blk $1"
+		return 1
+	fi
 	fblk_at_exit "echo 0 >'$d/power'"
 	fblk_wait_node "/dev/$1"
 }
