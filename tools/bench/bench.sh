@@ -67,6 +67,18 @@ log "building for $KVER_FULL"
 mkdir -p "$out/bench"
 cp "$here/guest.sh" "$out/bench/guest.sh"
 cp "$targets" "$out/bench/targets"
+# A target's +ko=PATH (another build of the module: the engine before a
+# change, side by side with the one under test) is copied into the run and
+# named by its path in the guest.
+rm -rf "$out/bench/ko"
+n=0
+while read -r ko; do
+	[ -r "$ko" ] || die "targets: no module $ko"
+	n=$((n + 1))
+	mkdir -p "$out/bench/ko"
+	cp "$ko" "$out/bench/ko/$n.ko"
+	sed -i "s|+ko=$ko|+ko=/fblk/bench/ko/$n.ko|g" "$out/bench/targets"
+done < <(sed -e 's/#.*//' "$targets" | grep -o '+ko=[^[:space:]]*' | sed 's/^+ko=//' | sort -u)
 cp "$profile" "$out/bench/profile"
 rm -f "$out/bench/kublk"
 

@@ -195,7 +195,7 @@ many_images() {
 # NOTE (what the target really does, from sysfs).
 DEV='' NOTE='' UBLK_ID=''
 attach() {
-	local kind=$1 o attrs=() opts=() out
+	local kind=$1 o attrs=() opts=() out ko=$FBLK_KO
 	shift
 	NOTE=
 	case $kind in
@@ -215,8 +215,13 @@ attach() {
 		;;
 	fblk)
 		for o; do
-			case $o in @*) attrs+=("${o#@}") ;; *) opts+=("$o") ;; esac
+			case $o in
+			@*) attrs+=("${o#@}") ;;
+			+ko=*) ko=${o#+ko=} ;;
+			*) opts+=("$o") ;;
+			esac
 		done
+		use_module "$ko" || { NOTE="cannot load $ko"; return 1; }
 		DEV=$(fblksetup -f --show "${opts[@]}" "$IMG") || { NOTE="fblksetup ${opts[*]} failed"; return 1; }
 		for o in "${attrs[@]}"; do
 			echo "${o#*=}" >"/sys/block/${DEV#/dev/}/fblk/${o%%=*}" ||
@@ -230,6 +235,20 @@ attach() {
 		;;
 	*) NOTE="unknown kind $kind"; return 1 ;;
 	esac
+}
+# use_module KO: make KO the loaded fblk module (a target's +ko= variant, or
+# the build under test).  Every device is detached between targets, so the
+# module can be swapped.
+LOADED_KO=$FBLK_KO
+use_module() {
+	[ "$1" = "$LOADED_KO" ] && return 0
+	rmmod fblk || return 1
+	if ! insmod "$1"; then
+		insmod "$FBLK_KO"
+		LOADED_KO=$FBLK_KO
+		return 1
+	fi
+	LOADED_KO=$1
 }
 lbs() { echo "lbs=$(cat "/sys/block/${DEV#/dev/}/queue/logical_block_size")"; }
 detach() {
