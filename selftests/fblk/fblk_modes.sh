@@ -292,14 +292,15 @@ fi
 # io_mode, submit and pool_size change every few hundred milliseconds.
 vimg=$(fblk_image "$FBLK_SCRATCH" 32M)
 vdev=$(fblk_attach "$vimg")
+switch_secs=$(fblk_load 20 8)
 fio --name=switch --filename="$dev" --ioengine=io_uring --direct=1 --bs=4k \
 	--iodepth=16 --numjobs=4 --size=12M --offset_increment=16M --rw=randrw \
-	--verify=crc32c --verify_fatal=1 --verify_backlog=64 --runtime=20 --time_based \
+	--verify=crc32c --verify_fatal=1 --verify_backlog=64 --runtime="$switch_secs" --time_based \
 	--group_reporting >"$FBLK_T_STATE/fio-switch" 2>&1 &
 fio_pid=$!
 vpid=
 if [ -n "$vdev" ] && [ -x "$VERIFY" ]; then
-	"$VERIFY" --mode mixed --seconds 18 --depth 32 --json "$vdev" >"$FBLK_T_STATE/v-switch" 2>&1 &
+	"$VERIFY" --mode mixed --seconds $((switch_secs - 2)) --depth 32 --json "$vdev" >"$FBLK_T_STATE/v-switch" 2>&1 &
 	vpid=$!
 fi
 switches=0

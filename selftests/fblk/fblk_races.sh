@@ -22,7 +22,7 @@
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SECS=${FBLK_RACE_SECONDS:-30}
+SECS=${FBLK_RACE_SECONDS:-$(fblk_load 30 10)}
 NPAR=6
 ROUNDS=3
 

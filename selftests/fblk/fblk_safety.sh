@@ -27,7 +27,7 @@
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROUNDS=${FBLK_SAFETY_ROUNDS:-8}
+ROUNDS=${FBLK_SAFETY_ROUNDS:-$(fblk_load 8 3)}
 LOWER=/dev/ram2
 
 tap_plan 9

@@ -21,8 +21,8 @@
 . "$(dirname "$0")/lib.sh"
 
 NB=fblkstk
-LOAD_A=${FBLK_STACK_SECONDS:-20}
-LOAD_B=${FBLK_STACK_SECONDS_NB:-15}
+LOAD_A=${FBLK_STACK_SECONDS:-$(fblk_load 20 8)}
+LOAD_B=${FBLK_STACK_SECONDS_NB:-$(fblk_load 15 6)}
 
 tap_plan 5
 fblk_require_module || tap_done

@@ -41,7 +41,7 @@
 # (the allocator, say: a few hundred bytes).  A kernel without the stack
 # tracer runs the stacks without the figure.
 
-SECS=${FBLK_STACKS_SECONDS:-20}
+SECS=${FBLK_STACKS_SECONDS:-$(fblk_load 20 8)}
 MEM_MAX=${FBLK_STACKS_MEM_MAX:-32M}
 DRIVERS=${FBLK_STACKS_DRIVERS:-fblk}
 S=$FBLK_T_STATE

@@ -67,10 +67,18 @@ run_dir=$(cd "$run_dir" && pwd)
 	printf 'FILTER=%q\n' "$filter"
 	printf 'TEST_TIMEOUT=%q\n' "$test_timeout"
 	printf 'KLINE=%q\n' "$line"
-	# Test knobs for the guest: FBLK_STACKS_* (fblk_stacks.sh).
+	# The debug kernel runs every test with shorter loads (fblk_load in
+	# selftests/fblk/lib.sh): its checks catch a bad path the first time it
+	# is taken, and at several times the stock kernel's cost a full load
+	# would not fit CI's time.
+	case $KVER_FULL in
+	*-fblk-debug) printf 'export FBLK_LOAD_SCALE=%q\n' "${FBLK_LOAD_SCALE:-${FBLK_DEBUG_LOAD_SCALE:-40}}" ;;
+	esac
+	# Test knobs for the guest: FBLK_LOAD_SCALE, FBLK_STACKS_* and the
+	# tests' own FBLK_<TEST>_* (see each test).
 	while IFS='=' read -r k _; do
 		printf 'export %s=%q\n' "$k" "${!k}"
-	done < <(env | grep -E '^FBLK_STACKS_[A-Z_]+=')
+	done < <(env | grep -E '^FBLK_(LOAD_SCALE|STACKS?_[A-Z_]+|FUZZ_[A-Z_]+|RACE_SECONDS|SAFETY_ROUNDS)=')
 } >"$run_dir/run.env"
 hostlog() { printf '%s\n' "$*" >>"$run_dir/host.log"; }
 
