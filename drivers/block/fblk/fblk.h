@@ -57,24 +57,9 @@
 
 /* Event counters of a device: sysfs fblk/stats, in this order. */
 enum fblk_stat {
-	FBLK_STAT_INLINE_COMPLETED,	/* finished in the submitting context */
-	FBLK_STAT_HANDED_OFF,		/* issued by the queue's issuer */
-	FBLK_STAT_QUEUED_ASYNC,		/* direct kiocbs queued (-EIOCBQUEUED) */
-	FBLK_STAT_NOWAIT_EAGAIN,	/* IOCB_NOWAIT attempts that would block */
-	FBLK_STAT_WAITQ_ARMED,		/* buffered reads parked on a folio */
-	FBLK_STAT_WAKEUPS,		/* ... woken for their folio */
-	FBLK_STAT_WAKEUPS_FILTERED,	/* wakeups for other folios, ignored */
-	FBLK_STAT_RETRIES,		/* attempts after a wakeup */
-	FBLK_STAT_PARTIAL,		/* partial transfers continued */
-	FBLK_STAT_PUNTS,		/* requests handed to the pool */
-	FBLK_STAT_BLOCKING_FALLBACKS,	/* buffered reads read blocking */
-	FBLK_STAT_ERRORS,		/* requests failed */
-	FBLK_STAT_RA_CALLS,		/* readahead started for a request */
-	FBLK_STAT_RA_STREAM,		/* ... of them as part of a stream */
-	FBLK_STAT_RA_PAGES,		/* pages the requests asked to read */
-	FBLK_STAT_ISSUER_RUNS,		/* batches the issuers took */
-	FBLK_STAT_REISSUED,		/* direct kiocbs issued again without NOWAIT */
-	FBLK_STAT_WAKEUP_COMPLETED,	/* buffered reads finished from their wakeup */
+#define FBLK_STAT(id, name) FBLK_STAT_##id,
+#include "stats.h"
+#undef FBLK_STAT
 	FBLK_NR_STATS
 };
 

@@ -7,6 +7,7 @@
 #include <linux/device.h>
 #include <linux/kdev_t.h>
 #include <linux/part_stat.h>
+#include <linux/stringify.h>
 #include <linux/sysfs.h>
 
 #include "fblk.h"
@@ -197,24 +198,9 @@ static ssize_t ra_policy_store(struct device *d, struct device_attribute *attr,
 static DEVICE_ATTR_RW(ra_policy);
 
 static const char * const fblk_stat_names[FBLK_NR_STATS] = {
-	[FBLK_STAT_INLINE_COMPLETED]	= "inline_completed",
-	[FBLK_STAT_HANDED_OFF]		= "handed_off",
-	[FBLK_STAT_QUEUED_ASYNC]	= "queued_async",
-	[FBLK_STAT_NOWAIT_EAGAIN]	= "nowait_eagain",
-	[FBLK_STAT_WAITQ_ARMED]		= "waitq_armed",
-	[FBLK_STAT_WAKEUPS]		= "wakeups",
-	[FBLK_STAT_WAKEUPS_FILTERED]	= "wakeups_filtered",
-	[FBLK_STAT_RETRIES]		= "retries",
-	[FBLK_STAT_PARTIAL]		= "partial",
-	[FBLK_STAT_PUNTS]		= "punts",
-	[FBLK_STAT_BLOCKING_FALLBACKS]	= "blocking_fallbacks",
-	[FBLK_STAT_ERRORS]		= "errors",
-	[FBLK_STAT_RA_CALLS]		= "ra_calls",
-	[FBLK_STAT_RA_STREAM]		= "ra_stream",
-	[FBLK_STAT_RA_PAGES]		= "ra_pages",
-	[FBLK_STAT_ISSUER_RUNS]		= "issuer_runs",
-	[FBLK_STAT_REISSUED]		= "reissued",
-	[FBLK_STAT_WAKEUP_COMPLETED]	= "wakeup_completed",
+#define FBLK_STAT(id, name) __stringify(name),
+#include "stats.h"
+#undef FBLK_STAT
 };
 
 static u64 fblk_stat_sum(struct fblk_device *dev, enum fblk_stat stat)
