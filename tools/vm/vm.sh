@@ -78,7 +78,7 @@ run_dir=$(cd "$run_dir" && pwd)
 	# tests' own FBLK_<TEST>_* (see each test).
 	while IFS='=' read -r k _; do
 		printf 'export %s=%q\n' "$k" "${!k}"
-	done < <(env | grep -E '^FBLK_(LOAD_SCALE|STACKS?_[A-Z_]+|FUZZ_[A-Z_]+|RACE_SECONDS|SAFETY_ROUNDS)=')
+	done < <(env | grep -E '^FBLK_(LOAD_SCALE|KMEMLEAK_EACH|STACKS?_[A-Z_]+|FUZZ_[A-Z_]+|RACE_SECONDS|SAFETY_ROUNDS)=')
 } >"$run_dir/run.env"
 hostlog() { printf '%s\n' "$*" >>"$run_dir/host.log"; }
 
