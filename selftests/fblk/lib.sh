@@ -31,6 +31,8 @@ FBLK_SCRATCH=${FBLK_SCRATCH:-/tmp}
 FBLK_SCRATCH_XFS=${FBLK_SCRATCH_XFS:-}
 FBLK_SCRATCH_TMP=${FBLK_SCRATCH_TMP:-/tmp}
 FBLK_T_STATE=$(mktemp -d /tmp/fblk-sh.XXXXXX) || exit $KSFT_FAIL
+: >"$FBLK_T_STATE/devices"
+: >"$FBLK_T_STATE/at-exit"
 
 # fblk_load N [MIN]: N (seconds or rounds of load) scaled by FBLK_LOAD_SCALE
 # percent, never below MIN (default 1).  The debug kernel's runs scale their
@@ -40,8 +42,6 @@ fblk_load() {
 	local n=$(($1 * ${FBLK_LOAD_SCALE:-100} / 100)) min=${2:-1}
 	echo $((n < min ? min : n))
 }
-: >"$FBLK_T_STATE/devices"
-: >"$FBLK_T_STATE/at-exit"
 
 tap_plan() {
 	_tap_planned=$1

@@ -3,12 +3,11 @@
 #
 #   check.sh                 the CI set: lint; the full suite on 6.1 and 7.3;
 #                            build, boot and a load test on 6.12.
-#                            FBLK_CI_DEBUG=1: two lanes side by side: lint,
-#                            the full suite on 6.1, a few tests
-#                            (FBLK_SMOKE_TESTS) on the stock 7.3 and 6.12's
-#                            load test; and the full suite on the debug
+#                            FBLK_CI_DEBUG=1: the full suite on the debug
 #                            kernel (7.3 with KASAN, lockdep, kmemleak;
-#                            built first if it is not cached).
+#                            built first if it is not cached) instead of
+#                            the stock 7.3, which runs a few tests
+#                            (FBLK_SMOKE_TESTS).
 #   KVER=6.12 check.sh       lint and the full suite on one kernel line
 #   KVER=debug check.sh      the full suite on the debug kernel (KASAN,
 #                            lockdep, kmemleak: debug-kernel.sh builds it)
@@ -100,68 +99,26 @@ if [ "${1:-}" = --demo ]; then
 fi
 
 lint=${LINT:-$([ -n "$T" ] && echo 0 || echo 1)}
-lintdir=$FBLK_RESULTS/$stamp-lint
-run_lint() {
-	[ "$lint" = 1 ] && phase lint "$vm/lint.sh" "$lintdir" >/dev/null
-	return 0
-}
-[ "$lint" = 1 ] && lint_args=(--lint "$lintdir/lint.tap")
-
-# lane NAME CMD...: run CMD in the background, its runs and phases saved
-# under NAME for lanes_done to collect, in the order the lanes were started.
-lanes=()
-lane_tmp=$(mktemp -d)
-lane() {
-	local name=$1
-	shift
-	lanes+=("$name")
-	(
-		runs=() phase_log=()
-		"$@"
-		printf '%s\n' "${runs[@]}" >"$lane_tmp/$name.runs"
-		printf '%s\n' "${phase_log[@]}" >"$lane_tmp/$name.phases"
-	) &
-}
-lanes_done() {
-	local name r
-	wait
-	for name in "${lanes[@]}"; do
-		while IFS= read -r r; do [ -n "$r" ] && runs+=("$r"); done <"$lane_tmp/$name.runs"
-		while IFS= read -r r; do [ -n "$r" ] && phase_log+=("$r"); done <"$lane_tmp/$name.phases"
-	done
-	rm -rf "$lane_tmp"
-}
-
-stock_lines() {
-	# Lint beside the debug lane: on a fresh machine that lane first builds
-	# its kernel.
-	run_lint
-	one_kernel 6.1 check
-	# The debug kernel runs 7.3's suite; the stock 7.3 boots and runs a
-	# few tests.  T= replaces the list.
-	one_kernel 7.3 check "${T:-${FBLK_SMOKE_TESTS:-fblk_module,fblk_ctl,fblk_data}}"
-	one_kernel 6.12 smoke
-}
-# The two lanes share the machine's cores, each with its own VM lock.  Both
-# VMs are mostly CPU-bound under TCG: side by side, each test of the debug
-# kernel takes about 1.6 times as long as alone (tools/vm/README.md).
-debug_lane() {
-	FBLK_VM_LOCK=${FBLK_DEBUG_VM_LOCK:-/tmp/fblk-vm-debug.lock} one_kernel debug check
-}
+if [ "$lint" = 1 ]; then
+	lintdir=$FBLK_RESULTS/$stamp-lint
+	phase lint "$vm/lint.sh" "$lintdir" >/dev/null
+	lint_args=(--lint "$lintdir/lint.tap")
+fi
 
 if [ -n "${KVER:-}" ] || [ -n "${KERNEL:-}" ]; then
 	# With only KERNEL=, the image's own release picks headers and modules.
-	run_lint
 	one_kernel "${KVER:-}" check || exit 1
 elif [ "${FBLK_CI_DEBUG:-0}" = 0 ]; then
-	run_lint
 	one_kernel 6.1 check
 	one_kernel 7.3 check
 	one_kernel 6.12 smoke
 else
-	lane debug debug_lane
-	lane stock stock_lines
-	lanes_done
+	one_kernel 6.1 check
+	one_kernel debug check
+	# The stock 7.3 still boots and runs a few tests (the debug kernel ran
+	# them all); T= replaces the list.
+	one_kernel 7.3 check "${T:-${FBLK_SMOKE_TESTS:-fblk_module,fblk_ctl,fblk_data}}"
+	one_kernel 6.12 smoke
 fi
 
 "$vm/report.py" "${lint_args[@]}" "${runs[@]}" | tee "$FBLK_RESULTS/$stamp-check.tap"

@@ -69,8 +69,8 @@ run_dir=$(cd "$run_dir" && pwd)
 	printf 'KLINE=%q\n' "$line"
 	# The debug kernel runs every test with shorter loads (fblk_load in
 	# selftests/fblk/lib.sh): its checks catch a bad path the first time it
-	# is taken, and at several times the stock kernel's cost a full load
-	# would not fit CI's time.
+	# is taken, and at several times the stock kernel's cost full loads
+	# would add most of an hour.
 	case $KVER_FULL in
 	*-fblk-debug) printf 'export FBLK_LOAD_SCALE=%q\n' "${FBLK_LOAD_SCALE:-${FBLK_DEBUG_LOAD_SCALE:-40}}" ;;
 	esac
