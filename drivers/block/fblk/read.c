@@ -155,8 +155,9 @@ static bool fblk_read_arm_waitq(struct fblk_cmd *cmd, ssize_t *ret)
  * Readahead and arming a waitq take the backing mapping's invalidate_lock
  * shared, blocking; a hole punch or truncation below holds it exclusively
  * for as long as it runs, and an issuer must not wait behind it: such a
- * read goes to the pool.  A probe, not a guarantee: a punch that starts
- * right after it costs one wait.
+ * read takes what is cached (which needs no lock) and goes to the pool for
+ * the rest.  A probe, not a guarantee: a punch that starts right after it
+ * costs one wait.
  */
 static bool fblk_lower_mapping_busy(struct file *file)
 {
@@ -236,9 +237,14 @@ void fblk_buffered_read(struct fblk_cmd *cmd)
 			}
 			fblk_stat_inc(dev, FBLK_STAT_NOWAIT_EAGAIN);
 		}
+		if (fblk_lower_mapping_busy(cmd->queue->file)) {
+			/* What is cached needs no lock: read it first. */
+			if (probe)
+				break;
+			probe = true;
+			continue;
+		}
 		probe = true;
-		if (fblk_lower_mapping_busy(cmd->queue->file))
-			break;
 		if (tuned)
 			fblk_read_ahead(cmd);
 		if (fblk_read_arm_waitq(cmd, &ret))
