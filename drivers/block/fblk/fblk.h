@@ -169,11 +169,14 @@ struct fblk_device {
 	/*
 	 * The device's share of the pool (fblk_pool_wq, one for all devices):
 	 * at most pool_size of its jobs run at once, the rest wait in line
-	 * and are run by the workers finishing theirs.
+	 * and are run by the workers finishing theirs.  Reads have a line of
+	 * their own, served first (pool.c).
 	 */
 	spinlock_t		pool_lock;
 	struct list_head	pool_waiting;
+	struct list_head	pool_reads;
 	unsigned int		pool_running;
+	unsigned int		pool_reads_passed;	/* since a write ran */
 	atomic_t		pool_depth;	/* waiting or running */
 	atomic_t		pool_depth_max;
 	atomic_t		retries_max;

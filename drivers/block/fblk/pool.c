@@ -19,6 +19,27 @@ void fblk_pool_init(struct fblk_device *dev)
 {
 	spin_lock_init(&dev->pool_lock);
 	INIT_LIST_HEAD(&dev->pool_waiting);
+	INIT_LIST_HEAD(&dev->pool_reads);
+}
+
+/*
+ * Reads wait in a line of their own and pass the writes, discards and
+ * flushes waiting: a read comes to the pool for a moment's lock below (a
+ * hole punch holding the mapping's invalidate_lock), while a burst of
+ * writeback can fill the pool with writes that queue on the same inode's
+ * lock; in one line the read would wait for every one of them.  As
+ * mq-deadline does, writes are not starved: after this many reads passed
+ * a waiting write, the write goes first.
+ */
+#define FBLK_POOL_READS_PASS_MAX	16
+
+static struct list_head *fblk_pool_line(struct fblk_cmd *cmd)
+{
+	struct fblk_device *dev = cmd->dev;
+
+	if (req_op(fblk_cmd_rq(cmd)) == REQ_OP_READ)
+		return &dev->pool_reads;
+	return &dev->pool_waiting;
 }
 
 /*
@@ -42,10 +63,28 @@ void fblk_punt(struct fblk_cmd *cmd)
 	if (run)
 		dev->pool_running++;
 	else
-		list_add_tail(&cmd->pool_entry, &dev->pool_waiting);
+		list_add_tail(&cmd->pool_entry, fblk_pool_line(cmd));
 	spin_unlock_irqrestore(&dev->pool_lock, flags);
 	if (run)
 		queue_work(fblk_pool_wq, &cmd->work);
+}
+
+/* A waiting read, unless the writes have waited long enough; locked. */
+static struct fblk_cmd *fblk_pool_pick(struct fblk_device *dev)
+{
+	bool writes_waiting = !list_empty(&dev->pool_waiting);
+
+	if (!list_empty(&dev->pool_reads) &&
+	    (!writes_waiting ||
+	     dev->pool_reads_passed < FBLK_POOL_READS_PASS_MAX)) {
+		if (writes_waiting)
+			dev->pool_reads_passed++;
+		return list_first_entry(&dev->pool_reads, struct fblk_cmd,
+					pool_entry);
+	}
+	dev->pool_reads_passed = 0;
+	return list_first_entry_or_null(&dev->pool_waiting, struct fblk_cmd,
+					pool_entry);
 }
 
 /* The next job in line for a worker that finished one, or NULL. */
@@ -55,8 +94,7 @@ static struct fblk_cmd *fblk_pool_next(struct fblk_device *dev)
 	unsigned long flags;
 
 	spin_lock_irqsave(&dev->pool_lock, flags);
-	next = list_first_entry_or_null(&dev->pool_waiting, struct fblk_cmd,
-					pool_entry);
+	next = fblk_pool_pick(dev);
 	if (next)
 		list_del(&next->pool_entry);
 	else
