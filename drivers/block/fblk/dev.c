@@ -446,13 +446,23 @@ static void fblk_limits_for(struct fblk_device *dev, struct fblk_limits *lim)
 	}
 }
 
-static void fblk_rescan_partitions(struct fblk_device *dev, bool locked)
+/*
+ * @drop (at unbind, capacity 0): no partition may come back, so
+ * GENHD_FL_NO_PART is set under the open_mutex that BLKPG_ADD_PARTITION
+ * checks it under, before the scan drops them: a partx that read the table
+ * while the device was bound cannot add one back after the drop.
+ */
+static void fblk_rescan_partitions(struct fblk_device *dev, bool locked,
+				   bool drop)
 {
 	int err;
 
 	if (!locked)
 		mutex_lock(&dev->disk->open_mutex);
+	if (drop)
+		dev->disk->flags |= GENHD_FL_NO_PART;
 	err = bdev_disk_changed(dev->disk, false);
+	dev->partitions_stale = err == -EBUSY;
 	if (!locked)
 		mutex_unlock(&dev->disk->open_mutex);
 	if (err)
@@ -626,7 +636,7 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 
 	/* The file reference now belongs to the device. */
 	if (cfg.flags & FBLK_FL_PARTSCAN)
-		fblk_rescan_partitions(dev, false);
+		fblk_rescan_partitions(dev, false, false);
 	kobject_uevent(&disk_to_dev(dev->disk)->kobj, KOBJ_CHANGE);
 	return 0;
 
@@ -670,11 +680,9 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	if (!in_release)
 		fblk_unfreeze_queue(q, memflags);
 
-	if (partscan) {
-		/* Capacity is 0 now: the scan only drops the partitions. */
-		fblk_rescan_partitions(dev, in_release);
-		dev->disk->flags |= GENHD_FL_NO_PART;
-	}
+	/* Capacity is 0 now: the scan only drops the partitions. */
+	if (partscan)
+		fblk_rescan_partitions(dev, in_release, true);
 	fput(file);
 
 	mutex_lock(&dev->lock);
@@ -841,6 +849,7 @@ static int fblk_open(struct gendisk *disk, fblk_mode_t mode)
 static void fblk_release(struct gendisk *disk)
 {
 	struct fblk_device *dev = disk->private_data;
+	bool stale;
 
 	if (disk_openers(disk) > 0)
 		return;
@@ -853,7 +862,14 @@ static void fblk_release(struct gendisk *disk)
 		fblk_unbind(dev, true);
 		return;
 	}
+	stale = dev->state == FBLK_STATE_UNBOUND && dev->partitions_stale;
 	mutex_unlock(&dev->lock);
+	/*
+	 * A partition opened while a detach dropped the partitions kept them;
+	 * with the last opener gone none is open: drop them now.
+	 */
+	if (stale)
+		fblk_rescan_partitions(dev, true, true);
 }
 
 FBLK_DEFINE_BDOPS_OPEN(fblk_open)

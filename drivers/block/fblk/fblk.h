@@ -151,6 +151,11 @@ struct fblk_device {
 	unsigned int		flags;		/* FBLK_FL_* in effect */
 	struct fblk_caps	caps;
 	/*
+	 * A partition scan found a partition open (EBUSY): the partitions it
+	 * should have replaced are still there.  Under the disk's open_mutex.
+	 */
+	bool			partitions_stale;
+	/*
 	 * Run-time settings.  The I/O path reads them without the lock: they
 	 * only change with the queue frozen.
 	 */
