@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Partitions: with FBLK_FL_PARTSCAN a partition table on the image shows up
-# as /dev/fblkNpM at the right offsets and sizes; without it, none does.
+# as /dev/fblkNpM at the right offsets and sizes; without it, none does, but
+# partitions added by hand (partx --add, BLKPG) work as on loop, and every
+# partition goes at detach: none is left for the device's next user.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-tap_plan 8
+tap_plan 12
 fblk_require_module || tap_done
 
 img=$(fblk_image "$FBLK_SCRATCH" 64M)
@@ -56,5 +58,28 @@ else
 	not_ok "without partscan no partitions appear"
 fi
 check "partscan is off in sysfs" test "$(fblk_attr "$dev2" partscan)" = 0
+
+# loop/013's case: the administrator adds what the kernel did not scan.
+if out=$(partx --add "$dev2" 2>&1) && fblk_wait_node "${dev2}p1" &&
+	[ "$(cat "/sys/block/$name2/${name2}p1/start" 2>/dev/null)" = 2048 ]; then
+	ok "without partscan partx --add adds p1 at sector 2048"
+else
+	not_ok "without partscan partx --add adds p1 at sector 2048" "$out"
+fi
+fblk_detach "$dev2"
+fblk_wait_attr "$dev2" state unbound
+: <"$dev2"
+if [ ! -e "/sys/block/$name2/${name2}p1" ]; then
+	ok "detach drops a partition added by hand"
+else
+	not_ok "detach drops a partition added by hand"
+fi
+# An unbound device has no contents a partition could point into.
+if out=$(addpart "$dev2" 1 2048 32768 2>&1); then
+	not_ok "BLKPG_ADD_PARTITION on an unbound device is refused" "addpart succeeded: $out"
+else
+	ok "BLKPG_ADD_PARTITION on an unbound device is refused"
+fi
+check "and left no partition" test ! -e "/sys/block/$name2/${name2}p1"
 
 tap_done

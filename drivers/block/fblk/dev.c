@@ -447,10 +447,11 @@ static void fblk_limits_for(struct fblk_device *dev, struct fblk_limits *lim)
 }
 
 /*
- * @drop (at unbind, capacity 0): no partition may come back, so
- * GENHD_FL_NO_PART is set under the open_mutex that BLKPG_ADD_PARTITION
- * checks it under, before the scan drops them: a partx that read the table
- * while the device was bound cannot add one back after the drop.
+ * @drop (at unbind, capacity 0): every partition goes, scanned or added
+ * by hand (BLKPG), and none may come back, so GENHD_FL_NO_PART is set
+ * under the open_mutex that BLKPG_ADD_PARTITION checks it under, before
+ * the scan drops them: a partx that read the table while the device was
+ * bound cannot add one back after the drop.
  */
 static void fblk_rescan_partitions(struct fblk_device *dev, bool locked,
 				   bool drop)
@@ -459,8 +460,10 @@ static void fblk_rescan_partitions(struct fblk_device *dev, bool locked,
 
 	if (!locked)
 		mutex_lock(&dev->disk->open_mutex);
-	if (drop)
+	if (drop) {
 		dev->disk->flags |= GENHD_FL_NO_PART;
+		set_bit(GD_SUPPRESS_PART_SCAN, &dev->disk->state);
+	}
 	err = bdev_disk_changed(dev->disk, false);
 	dev->partitions_stale = err == -EBUSY;
 	if (!locked)
@@ -551,8 +554,13 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	dev->read_base = fblk_bdev_sectors_read(dev->disk->part0);
 	dev->lower_read_base = fblk_bdev_sectors_read(fblk_file_bdev(file));
 	set_disk_ro(dev->disk, dev->flags & FBLK_FL_READ_ONLY);
+	/*
+	 * A bound device takes partitions added by hand, as loop's do; the
+	 * kernel scans its table only when asked to (-P).
+	 */
 	if (dev->flags & FBLK_FL_PARTSCAN)
-		dev->disk->flags &= ~GENHD_FL_NO_PART;
+		clear_bit(GD_SUPPRESS_PART_SCAN, &dev->disk->state);
+	dev->disk->flags &= ~GENHD_FL_NO_PART;
 	fblk_fit_bdev_block_size(dev, size);
 	dev->state = FBLK_STATE_BOUND;
 	set_capacity_and_notify(dev->disk, size >> SECTOR_SHIFT);
@@ -655,7 +663,6 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	struct request_queue *q = dev->disk->queue;
 	unsigned int memflags = 0;
 	struct file *file;
-	bool partscan;
 
 	/*
 	 * No lock is taken with the queue frozen: configure allocates under
@@ -667,7 +674,6 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	mutex_lock(&dev->lock);
 	file = dev->backing;
 	dev->backing = NULL;
-	partscan = dev->flags & FBLK_FL_PARTSCAN;
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&fblk_bind_mutex);
 
@@ -681,8 +687,7 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 		fblk_unfreeze_queue(q, memflags);
 
 	/* Capacity is 0 now: the scan only drops the partitions. */
-	if (partscan)
-		fblk_rescan_partitions(dev, in_release, true);
+	fblk_rescan_partitions(dev, in_release, true);
 	fput(file);
 
 	mutex_lock(&dev->lock);
@@ -950,6 +955,7 @@ static struct gendisk *fblk_make_disk(struct fblk_device *dev)
 	disk->fops = &fblk_fops;
 	disk->private_data = dev;
 	disk->flags |= GENHD_FL_NO_PART;
+	set_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
 	snprintf(disk->disk_name, DISK_NAME_LEN, FBLK_DISK_PREFIX "%d",
 		 dev->number);
 	set_capacity(disk, 0);
