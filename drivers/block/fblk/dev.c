@@ -139,14 +139,49 @@ static int fblk_validate_file(struct file *file)
 	return 0;
 }
 
-/* Direct I/O needs the backing's support and its alignment in our blocks. */
-static int fblk_check_direct(struct file *file, unsigned int block_size,
-			     loff_t offset)
+/*
+ * FMODE_CAN_ODIRECT is a claim, not proof: 6.1's overlayfs makes it for
+ * every file and fails each direct kiocb with EINVAL when the file lives
+ * on tmpfs.  One aligned direct read at the start of the file says
+ * whether direct I/O works, so that auto never picks a mode whose every
+ * request fails.  Only the answers "not supported" count against it.
+ */
+static bool fblk_direct_works(struct file *file)
 {
 	struct block_device *bdev = fblk_file_bdev(file);
-	unsigned int align = bdev ? bdev_logical_block_size(bdev) : SECTOR_SIZE;
+	unsigned int len = PAGE_SIZE;
+	struct iov_iter iter;
+	struct kiocb iocb;
+	struct bio_vec bv;
+	struct page *page;
+	ssize_t ret;
 
 	if (!fblk_file_can_direct(file))
+		return false;
+	if (bdev)
+		len = max(len, bdev_logical_block_size(bdev));
+	page = alloc_pages(GFP_KERNEL, get_order(len));
+	if (!page)
+		return true;	/* unknown: the requests will say */
+	init_sync_kiocb(&iocb, file);
+	iocb.ki_pos = 0;
+	iocb.ki_flags = fblk_file_iocb_flags(file) | IOCB_DIRECT;
+	bvec_set_page(&bv, page, len, 0);
+	iov_iter_bvec(&iter, ITER_DEST, &bv, 1, len);
+	ret = file->f_op->read_iter(&iocb, &iter);
+	__free_pages(page, get_order(len));
+	return ret != -EINVAL && ret != -EOPNOTSUPP;
+}
+
+/* Direct I/O needs the backing's support and its alignment in our blocks. */
+static int fblk_check_direct(struct fblk_device *dev)
+{
+	struct block_device *bdev = fblk_file_bdev(dev->backing);
+	unsigned int align = bdev ? bdev_logical_block_size(bdev) : SECTOR_SIZE;
+	unsigned int block_size = dev->block_size;
+	loff_t offset = dev->offset;
+
+	if (!dev->caps.direct)
 		return -EOPNOTSUPP;
 	if (block_size < align || !IS_ALIGNED(offset, align))
 		return -EINVAL;
@@ -200,10 +235,12 @@ static bool fblk_backing_can_punch(struct file *file)
 	return file->f_op->fallocate;
 }
 
-static void fblk_probe_caps(struct file *file, struct fblk_caps *caps)
+static void fblk_probe_caps(struct file *file, bool direct,
+			    struct fblk_caps *caps)
 {
 	struct block_device *bdev = fblk_file_bdev(file);
 
+	caps->direct = direct;
 	caps->nowait = file->f_mode & FMODE_NOWAIT;
 	/*
 	 * Direct I/O's NOWAIT goes all the way down, and a lower device may
@@ -233,8 +270,7 @@ static int fblk_resolve_io_mode(struct fblk_device *dev, unsigned int asked)
 	case FBLK_IO_BUFFERED:
 		return FBLK_IO_BUFFERED;
 	case FBLK_IO_DIRECT:
-		err = fblk_check_direct(dev->backing, dev->block_size,
-					dev->offset);
+		err = fblk_check_direct(dev);
 		if (err == -EOPNOTSUPP)
 			pr_info("fblk%d: io_mode direct: the backing file cannot do direct I/O\n",
 				dev->number);
@@ -249,8 +285,7 @@ static int fblk_resolve_io_mode(struct fblk_device *dev, unsigned int asked)
 			dev->number);
 		return -EOPNOTSUPP;
 	case FBLK_IO_AUTO:
-		if (!fblk_check_direct(dev->backing, dev->block_size,
-				       dev->offset))
+		if (!fblk_check_direct(dev))
 			return FBLK_IO_DIRECT;
 		return dev->caps.dontcache ? FBLK_IO_DONTCACHE :
 					     FBLK_IO_BUFFERED;
@@ -503,7 +538,7 @@ static void fblk_fit_bdev_block_size(struct fblk_device *dev, loff_t size)
 /* Caller holds fblk_bind_mutex and dev->lock; the device is unbound. */
 static int fblk_bind(struct fblk_device *dev, struct file *file,
 		     struct file **clones, const struct fblk_config *cfg,
-		     fblk_mode_t mode)
+		     fblk_mode_t mode, bool direct_works)
 {
 	struct fblk_params params = cfg->params;
 	struct fblk_limits lim;
@@ -524,7 +559,7 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	if (!(file->f_mode & FMODE_WRITE) || !(mode & FBLK_MODE_WRITE) ||
 	    !file->f_op->write_iter)
 		dev->flags |= FBLK_FL_READ_ONLY;
-	fblk_probe_caps(file, &dev->caps);
+	fblk_probe_caps(file, direct_works, &dev->caps);
 	dev->io_mode_asked = FBLK_IO_BUFFERED;
 	dev->submit = FBLK_SUBMIT_ASYNC;
 	dev->pool_size = fblk_default_pool_size;
@@ -596,6 +631,7 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 {
 	struct fblk_config cfg;
 	struct file *file, **clones;
+	bool direct_works;
 	int err;
 
 	if (copy_from_user(&cfg, arg, sizeof(cfg)))
@@ -624,6 +660,7 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 		err = fblk_check_size(file, &cfg);
 	if (err)
 		goto out_putf;
+	direct_works = fblk_direct_works(file);
 
 	clones = fblk_open_clones(file, dev->tag_set.nr_hw_queues);
 	if (IS_ERR(clones)) {
@@ -635,7 +672,7 @@ static int fblk_configure(struct fblk_device *dev, fblk_mode_t mode,
 	mutex_lock(&dev->lock);
 	err = fblk_check_bindable(dev, file);
 	if (!err)
-		err = fblk_bind(dev, file, clones, &cfg, mode);
+		err = fblk_bind(dev, file, clones, &cfg, mode, direct_works);
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&fblk_bind_mutex);
 	fblk_put_clones(clones, dev->tag_set.nr_hw_queues);

@@ -69,6 +69,7 @@ struct fblk_pcpu_stats {
 
 /* What the backing file lets us do, found at attach. */
 struct fblk_caps {
+	bool direct;		/* direct kiocbs work: probed at attach */
 	bool nowait;		/* IOCB_NOWAIT honoured by the file */
 	bool nowait_direct;	/* ... and by the block device under it */
 	bool buf_rasync;	/* buffered reads can wait on a waitq */
