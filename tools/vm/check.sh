@@ -2,7 +2,10 @@
 # `make check`: lint, build, boot, test, report.
 #
 #   check.sh                 the CI set: lint; the full suite on 6.1 and 7.3;
-#                            build, boot and a load test on 6.12.
+#                            build, boot and a load test on 6.12; the Debian
+#                            packages installed and booted on Debian 12 and
+#                            13 (pkg-test.sh; with KVER=6.1 or 7.3, that
+#                            line's; T=pkg selects them).
 #                            FBLK_CI_DEBUG=1: the full suite on the debug
 #                            kernel (7.3 with KASAN, lockdep, kmemleak;
 #                            built first if it is not cached) instead of
@@ -83,8 +86,22 @@ one_kernel() {
 	runs+=("$dir")
 }
 
+# pkg_test LINE: the Debian packages built, installed on a fresh Debian
+# machine of LINE (6.1: Debian 12, 7.3: Debian 13) and booted with systemd
+# and udev (pkg-test.sh); its TAP and console join the report.  It runs
+# when T is empty or names "pkg".
+pkg_test() {
+	local line=$1 dir=$FBLK_RESULTS/$stamp-pkg-$1 rc=0
+	case ",$T," in ,,|*pkg*) ;; *) return 0 ;; esac
+	mkdir -p "$dir"
+	phase "packages $line" "$vm/pkg-test.sh" -k "$line" -o "$dir" \
+		>"$dir/pkg.tap" 2>"$dir/pkg.log" || rc=$?
+	[ "$rc" = 0 ] || tail -n 20 "$dir/pkg.log" >&2
+	report_args+=(--tap "packages $line" "$rc" "$dir/pkg.tap" "$dir/console.log")
+}
+
 runs=()
-lint_args=()
+report_args=()
 if [ "${1:-}" = --demo ]; then
 	spec=${KVER:-}
 	phase "build $spec" "$vm/build.sh" "$spec" || exit 1
@@ -102,16 +119,24 @@ lint=${LINT:-$([ -n "$T" ] && echo 0 || echo 1)}
 if [ "$lint" = 1 ]; then
 	lintdir=$FBLK_RESULTS/$stamp-lint
 	phase lint "$vm/lint.sh" "$lintdir" >/dev/null
-	lint_args=(--lint "$lintdir/lint.tap")
+	report_args+=(--lint "$lintdir/lint.tap")
 fi
 
-if [ -n "${KVER:-}" ] || [ -n "${KERNEL:-}" ]; then
+if [ "$T" = pkg ]; then
+	case ${KVER:-} in
+	6.1|7.3) pkg_test "$KVER" ;;
+	*) pkg_test 7.3; pkg_test 6.1 ;;
+	esac
+elif [ -n "${KVER:-}" ] || [ -n "${KERNEL:-}" ]; then
 	# With only KERNEL=, the image's own release picks headers and modules.
 	one_kernel "${KVER:-}" check || exit 1
+	case ${KVER:-} in 6.1|7.3) pkg_test "$KVER" ;; esac
 elif [ "${FBLK_CI_DEBUG:-0}" = 0 ]; then
 	one_kernel 6.1 check
 	one_kernel 7.3 check
 	one_kernel 6.12 smoke
+	pkg_test 7.3
+	pkg_test 6.1
 else
 	one_kernel 6.1 check
 	one_kernel debug check
@@ -119,9 +144,11 @@ else
 	# them all); T= replaces the list.
 	one_kernel 7.3 check "${T:-${FBLK_SMOKE_TESTS:-fblk_module,fblk_ctl,fblk_data}}"
 	one_kernel 6.12 smoke
+	pkg_test 7.3
+	pkg_test 6.1
 fi
 
-"$vm/report.py" "${lint_args[@]}" "${runs[@]}" | tee "$FBLK_RESULTS/$stamp-check.tap"
+"$vm/report.py" "${report_args[@]}" "${runs[@]}" | tee "$FBLK_RESULTS/$stamp-check.tap"
 rc=${PIPESTATUS[0]}
 {
 	echo "check: phases"

@@ -25,7 +25,8 @@ deps_present() {
 		[ -e "$ROOT13/.fblk-ready" ] &&
 		compgen -G '/lib/modules/6.1.*/build' >/dev/null &&
 		compgen -G '/lib/modules/6.12.*/build' >/dev/null &&
-		compgen -G "$ROOT13/lib/modules/7.*/build" >/dev/null
+		compgen -G "$ROOT13/lib/modules/7.*/build" >/dev/null &&
+		[ -e "$CACHE/pkgtest-bookworm-root/.fblk-ready" ]
 }
 if [ "${1:-}" = --if-missing ]; then
 	deps_present && exit 0
@@ -129,6 +130,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 		--no-install-recommends "${missing[@]}" >/dev/null
 	chroot "$ROOT13" apt-get clean
 fi
+
+# The Debian 12 machine make check installs the packages on (pkg-test.sh).
+"$(dirname "$0")/pkg-test.sh" -p -k 6.1
 
 log "kernels: 6.1=$k61 6.12=$k612 7.x=$(basename "$(ls -d "$ROOT13"/lib/modules/7.* | tail -n1)")"
 sha256sum <"$0" | cut -d' ' -f1 >"$STAMP"

@@ -5,6 +5,7 @@
 # systemd and udev under qemu, and check what an administrator relies on.
 #
 #   pkg-test.sh [-k 7.3|6.1] [-o RUN_DIR]
+#   pkg-test.sh -p -k 6.1    only make the cached Debian 12 root (deps.sh)
 #
 #   7.3  the Debian 13 root of deps.sh (never changed: an overlay on it)
 #   6.1  a Debian 12 root made here with debootstrap (cached in
@@ -19,11 +20,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 FBLK_LOG_TAG=pkg-test
 
-spec=7.3 run_dir=
-while getopts k:o: opt; do
+spec=7.3 run_dir= prepare_only=
+while getopts k:o:p opt; do
 	case $opt in
 	k) spec=$OPTARG ;;
 	o) run_dir=$OPTARG ;;
+	p) prepare_only=1 ;;
 	*) exit 2 ;;
 	esac
 done
@@ -46,6 +48,9 @@ in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root 
 
 # ---- the root --------------------------------------------------------------
 
+# What the packages' machine has besides them: init, udev, DKMS, the tools
+# the checks use.
+guest_pkgs=(systemd-sysv udev dkms bash-completion e2fsprogs fdisk kmod procps)
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 case $spec in
@@ -63,13 +68,26 @@ case $spec in
 		debootstrap --variant=minbase bookworm "$lower" "$mirror" >/dev/null
 		chroot "$lower" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends "linux-image-$k61" "linux-headers-$k61" \
-			e2fsprogs fdisk kmod procps >/dev/null
+			"${guest_pkgs[@]}" >/dev/null
 		chroot "$lower" apt-get clean
 		touch "$lower/.fblk-ready"
+	fi
+	missing=()
+	for p in "${guest_pkgs[@]}"; do
+		chroot "$lower" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing in $lower: ${missing[*]}"
+		chroot "$lower" apt-get update -qq
+		chroot "$lower" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "${missing[@]}" >/dev/null
+		chroot "$lower" apt-get clean
 	fi
 	;;
 *) die "unknown kernel line '$spec' (7.3 or 6.1)" ;;
 esac
+[ -z "$prepare_only" ] || exit 0
 kver=$(_newest_kver "$lower" "${spec%%.*}.*")
 [ -n "$kver" ] && [ -e "$lower/boot/vmlinuz-$kver" ] || die "no kernel in $lower"
 log "scratch root: an overlay on $lower (kernel $kver)"
@@ -96,8 +114,8 @@ lintian_out=$(lintian "$work"/src/*.changes 2>&1 | grep -v 'running with root pr
 log "installing them in the scratch root (DKMS builds for $kver)"
 cp "$work"/src/fblk-dkms_*_all.deb "$work"/src/fblk-utils_*_amd64.deb "$root/tmp/"
 in_root apt-get update -qq
-in_root apt-get install -y -qq --no-install-recommends systemd-sysv udev dkms \
-	bash-completion e2fsprogs fdisk kmod procps >"$work/apt.log" 2>&1 ||
+in_root apt-get install -y -qq --no-install-recommends "${guest_pkgs[@]}" \
+	>"$work/apt.log" 2>&1 ||
 	{ tail -n 30 "$work/apt.log" >&2; die "apt-get install in the root failed"; }
 in_root sh -c 'apt-get install -y --no-install-recommends /tmp/fblk-dkms_*.deb /tmp/fblk-utils_*.deb' \
 	>"$work/install.log" 2>&1 ||

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Turn test VM runs (and lint results) into one TAP report.
 
-    report.py [--lint LINT.tap] RUN_DIR...
+    report.py [--lint LINT.tap] [--tap NAME RC TAP CONSOLE]... RUN_DIR...
+
+--tap: a test that printed its own TAP (exit status RC) outside the suite's
+VMs, such as pkg-test.sh; CONSOLE is its VM's console, searched for splats.
 
 A RUN_DIR is what vm.sh wrote: stream.log (the guest runner's line protocol,
 see guest-run.sh), console.log, dmesg.txt, host.log, run.env.  Every sub-test
@@ -309,15 +312,22 @@ def report_run(rep, run_dir, prefix):
 
 def main(argv):
     rep = Report()
-    runs, lint = [], None
+    runs, lint, taps = [], None, []
     args = iter(argv)
     for a in args:
         if a == "--lint":
             lint = next(args)
+        elif a == "--tap":
+            taps.append((next(args), next(args), next(args), next(args)))
         else:
             runs.append(a)
     if lint:
         report_test(rep, "", "lint", read_lines(lint), 0)
+    for name, rc, tap, console in taps:
+        report_test(rep, "", name, read_lines(tap), int(rc))
+        for _, title, context in find_splats(read_lines(console)):
+            rep.add(False, "%s: kernel splat: %s" % (name, title), None,
+                    context[:DIAG_LINES])
     for run in runs:
         prefix = ""
         if len(runs) > 1:
