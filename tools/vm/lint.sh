@@ -7,6 +7,8 @@
 #   tools       the user-space tools built with ASan and UBSan, no warning
 #   fblksetup   fblksetup's host checks (tools/fblksetup/test-host.sh, no
 #               module needed) on that sanitizer build
+#   install     make install and uninstall into staging trees (DESTDIR,
+#               PREFIX, INSTALL_MOD_PATH: install-test.sh)
 #
 #   lint.sh [OUT_DIR]     (default build/lint; writes lint.tap and *.log there)
 #
@@ -48,7 +50,7 @@ done
 
 {
 	echo "TAP version 13"
-	echo "1..6"
+	echo "1..7"
 
 	(cd "$FBLK_TOP" && perl "$FBLK_BUILD/scripts/checkpatch.pl" --strict --no-tree \
 		--no-summary --show-types --ignore LINUX_VERSION_CODE -f "${files[@]}") \
@@ -102,6 +104,11 @@ done
 	result "fblksetup host checks ($(grep -c '^ok' "$out/fblksetup-host.log" 2>/dev/null || echo 0) passed, ASan and UBSan)" \
 		$rc "$out/fblksetup-host.log"
 	rm -rf "$asan"
+
+	"$FBLK_TOP/tools/vm/install-test.sh" "$KVER_FULL" >"$out/install.log" 2>&1
+	rc=$?
+	result "install (make install and uninstall into staging trees, $(grep -c '^ok' "$out/install.log") passed)" \
+		$rc "$out/install.log"
 } | tee "$tap"
 grep -q '^not ok' "$tap" && exit 1
 exit 0
