@@ -246,6 +246,13 @@ run_one() {
 		tee "$RESULTS/tests/$name.log" >&3
 	rc=${PIPESTATUS[0]}
 	end=$(date +%s)
+	# A test killed at its time limit is usually stuck in the kernel: the
+	# blocked tasks' stacks (and, with lockdep, the locks every task holds)
+	# go to the console while they are still there.
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo w >/proc/sysrq-trigger 2>/dev/null
+		[ -e /proc/lockdep ] && echo d >/proc/sysrq-trigger 2>/dev/null
+	fi
 	# Leaks first: removing the test's directory must not reach into a
 	# filesystem it left mounted there.
 	[ -d /sys/module/fblk ] || emit "FBLK-LEAK $name module fblk is not loaded after the test"
