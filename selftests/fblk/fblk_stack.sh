@@ -98,7 +98,7 @@ sums() {
 # MODE, ext4 on U, the load, the checks; LOWER_DEVS are fblk devices
 # underneath whose error counters must stay 0 too.
 stack_case() {
-	local desc=$1 mode=$2 backing=$3 secs=$4 udev m why="" d
+	local desc=$1 mode=$2 backing=$3 secs=$4 udev m why="" d want
 	shift 4
 	udev=$(fblk_attach "$backing" ${mode:+"$mode"} bs=4096) || { not_ok "$desc" "attach failed"; return; }
 	if ! mkfs.ext4 -q -F "$udev" >"$S/mkfs" 2>&1; then
@@ -134,6 +134,11 @@ stack_case() {
 			fi
 		fi
 	fi
+	# An fblk device under U puts U a level above it (fblk's workqueues).
+	want=0
+	[ $# -gt 0 ] && want=$(($(fblk_attr "$1" stack_level) + 1))
+	[ "$(fblk_attr "$udev" stack_level)" = "$want" ] ||
+		why+=" $udev at stack level $(fblk_attr "$udev" stack_level), not $want"
 	for d in "$udev" "$@"; do
 		diag "$d: $(tr '\n' ' ' <"/sys/block/${d##*/}/fblk/stats")"
 		[ "$(errors_of "$d")" = 0 ] || why+=" $d counted $(errors_of "$d") errors"

@@ -75,6 +75,21 @@ static int fblk_check_cycle(struct fblk_device *dev, struct file *file)
 	return 0;
 }
 
+/*
+ * @file's level in a stack of fblk devices, which picks the workqueues of
+ * the device's contexts (fblk.h): one above the fblk device its data lives
+ * on, if any.  Caller holds fblk_bind_mutex; that device is bound, its
+ * level set.
+ */
+static unsigned int fblk_stack_level(struct file *file)
+{
+	struct fblk_device *lower = fblk_of_bdev(fblk_file_bdev(file));
+
+	if (!lower)
+		return 0;
+	return min_t(unsigned int, lower->stack_level + 1, FBLK_STACK_LEVELS - 1);
+}
+
 static int fblk_validate_params(const struct fblk_params *p)
 {
 	if (p->mask & ~FBLK_PARAM_ALL)
@@ -560,6 +575,7 @@ static int fblk_bind(struct fblk_device *dev, struct file *file,
 	    !file->f_op->write_iter)
 		dev->flags |= FBLK_FL_READ_ONLY;
 	fblk_probe_caps(file, direct_works, &dev->caps);
+	dev->stack_level = fblk_stack_level(file);
 	dev->io_mode_asked = FBLK_IO_BUFFERED;
 	dev->submit = FBLK_SUBMIT_ASYNC;
 	dev->pool_size = fblk_default_pool_size;

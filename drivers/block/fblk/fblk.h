@@ -172,11 +172,13 @@ struct fblk_device {
 	struct blk_mq_tag_set	tag_set;
 	struct gendisk		*disk;
 	struct fblk_queue	*queues;
+	/* Which of the contexts' workqueues this device's work goes to. */
+	unsigned int		stack_level;
 	/*
-	 * The device's share of the pool (fblk_pool_wq, one for all devices):
-	 * at most pool_size of its jobs run at once, the rest wait in line
-	 * and are run by the workers finishing theirs.  Reads have a line of
-	 * their own, served first (pool.c).
+	 * The device's share of the pool (its level's fblk_pool_wq, shared
+	 * with every device at that level): at most pool_size of its jobs run
+	 * at once, the rest wait in line and are run by the workers finishing
+	 * theirs.  Reads have a line of their own, served first (pool.c).
 	 */
 	spinlock_t		pool_lock;
 	struct list_head	pool_waiting;
@@ -296,12 +298,24 @@ static inline void fblk_atomic_max(atomic_t *max, int value)
 		;
 }
 
+/*
+ * fblk's contexts run on workqueues of one level of a stack of fblk devices
+ * each (0: a device over anything else; N: over a level N-1 device,
+ * directly or through a filesystem on it).  Work of an upper device can
+ * wait for the lower device's work: an upper pool job for the lower
+ * device's writes to drain the dirty pages it throttles on, an upper issuer
+ * for a tag of the lower device.  When memory is short or a new worker slow
+ * to come, a workqueue's rescuer takes every item waiting on it and runs
+ * them one after the other: an upper item blocking there would hold up,
+ * for good, the lower items it took along.  Levels past the last share it.
+ */
+#define FBLK_STACK_LEVELS	4
 /* Unbound, high priority: the queues' issuers, reissuers, readahead helpers. */
-extern struct workqueue_struct *fblk_issue_wq;
+extern struct workqueue_struct *fblk_issue_wq[FBLK_STACK_LEVELS];
 /* Per CPU: a retry runs where its request was submitted. */
 extern struct workqueue_struct *fblk_retry_wq;
-/* The pool's workers, for every device. */
-extern struct workqueue_struct *fblk_pool_wq;
+/* The pool's workers. */
+extern struct workqueue_struct *fblk_pool_wq[FBLK_STACK_LEVELS];
 
 /*
  * What every fblk context runs with while it may call into the backing

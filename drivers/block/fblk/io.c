@@ -54,9 +54,9 @@
  * (ra.c); the retries of buffered reads (read.c) and the pool (pool.c) have
  * workqueues of their own.
  */
-struct workqueue_struct *fblk_issue_wq;
+struct workqueue_struct *fblk_issue_wq[FBLK_STACK_LEVELS];
 struct workqueue_struct *fblk_retry_wq;
-struct workqueue_struct *fblk_pool_wq;
+struct workqueue_struct *fblk_pool_wq[FBLK_STACK_LEVELS];
 
 void fblk_cmd_init(struct fblk_cmd *cmd, struct fblk_device *dev)
 {
@@ -327,7 +327,7 @@ static void fblk_reissue(struct fblk_cmd *cmd)
 	cmd->submitter = NULL;
 	llist_add(&cmd->node, &fq->reissues);
 	if (fblk_claim(fq, FBLK_REISSUER_BUSY))
-		queue_work(fblk_issue_wq, &fq->reissue_work);
+		queue_work(fblk_issue_wq[fq->dev->stack_level], &fq->reissue_work);
 }
 
 static void fblk_direct_done(struct fblk_cmd *cmd)
@@ -430,28 +430,43 @@ void fblk_buffered_write(struct fblk_cmd *cmd)
 
 int fblk_io_init(void)
 {
+	unsigned int i;
+
 	/* Per CPU: a retry runs where its request was submitted. */
 	fblk_retry_wq = alloc_workqueue("fblk_retry", WQ_HIGHPRI |
 					WQ_MEM_RECLAIM | FBLK_WQ_PERCPU, 0);
-	/* Unbound: the point of an issuer is to run beside the submitter. */
-	fblk_issue_wq = alloc_workqueue("fblk_issue", WQ_HIGHPRI |
-					WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
-	/* Each device bounds its own share (pool_size). */
-	fblk_pool_wq = alloc_workqueue("fblk_pool", WQ_MEM_RECLAIM |
-				       WQ_UNBOUND, WQ_MAX_ACTIVE);
-	if (!fblk_retry_wq || !fblk_issue_wq || !fblk_pool_wq) {
-		fblk_io_exit();
-		return -ENOMEM;
+	if (!fblk_retry_wq)
+		goto fail;
+	for (i = 0; i < FBLK_STACK_LEVELS; i++) {
+		/* Unbound: the point of an issuer is to run beside the submitter. */
+		fblk_issue_wq[i] = alloc_workqueue("fblk_issue%u", WQ_HIGHPRI |
+						   WQ_MEM_RECLAIM | WQ_UNBOUND,
+						   0, i);
+		/* Each device bounds its own share (pool_size). */
+		fblk_pool_wq[i] = alloc_workqueue("fblk_pool%u", WQ_MEM_RECLAIM |
+						  WQ_UNBOUND, WQ_MAX_ACTIVE, i);
+		if (!fblk_issue_wq[i] || !fblk_pool_wq[i])
+			goto fail;
 	}
 	return 0;
+fail:
+	fblk_io_exit();
+	return -ENOMEM;
 }
 
 void fblk_io_exit(void)
 {
-	if (fblk_pool_wq)
-		destroy_workqueue(fblk_pool_wq);
-	if (fblk_issue_wq)
-		destroy_workqueue(fblk_issue_wq);
+	unsigned int i;
+
+	for (i = 0; i < FBLK_STACK_LEVELS; i++) {
+		if (fblk_pool_wq[i])
+			destroy_workqueue(fblk_pool_wq[i]);
+		if (fblk_issue_wq[i])
+			destroy_workqueue(fblk_issue_wq[i]);
+		fblk_pool_wq[i] = NULL;
+		fblk_issue_wq[i] = NULL;
+	}
 	if (fblk_retry_wq)
 		destroy_workqueue(fblk_retry_wq);
+	fblk_retry_wq = NULL;
 }

@@ -77,7 +77,7 @@ static void fblk_issue_work(struct work_struct *work)
 static void fblk_issuer_kick(struct fblk_queue *fq)
 {
 	if (!llist_empty(&fq->issues) && fblk_claim(fq, FBLK_ISSUER_BUSY))
-		queue_work(fblk_issue_wq, &fq->issue_work);
+		queue_work(fblk_issue_wq[fq->dev->stack_level], &fq->issue_work);
 }
 
 static bool fblk_cmd_is_rw(struct fblk_cmd *cmd)

@@ -44,9 +44,9 @@ static struct list_head *fblk_pool_line(struct fblk_cmd *cmd)
 
 /*
  * The pool: jobs that may block, at most pool_size of a device's at once.
- * The workers are fblk_pool_wq's, shared by every device: a device costs
- * no thread of its own (a workqueue of its own with WQ_MEM_RECLAIM would
- * cost a rescuer thread each).
+ * The workers are those of its level's fblk_pool_wq, shared by every
+ * device at that level: a device costs no thread of its own (a workqueue
+ * of its own with WQ_MEM_RECLAIM would cost a rescuer thread each).
  */
 void fblk_punt(struct fblk_cmd *cmd)
 {
@@ -66,7 +66,7 @@ void fblk_punt(struct fblk_cmd *cmd)
 		list_add_tail(&cmd->pool_entry, fblk_pool_line(cmd));
 	spin_unlock_irqrestore(&dev->pool_lock, flags);
 	if (run)
-		queue_work(fblk_pool_wq, &cmd->work);
+		queue_work(fblk_pool_wq[dev->stack_level], &cmd->work);
 }
 
 /* A waiting read, unless the writes have waited long enough; locked. */
@@ -279,7 +279,7 @@ void fblk_pool_work(struct work_struct *work)
 	fblk_lower_ctx_exit(ctx);
 	next = fblk_pool_next(dev);
 	if (next)
-		queue_work(fblk_pool_wq, &next->work);
+		queue_work(fblk_pool_wq[dev->stack_level], &next->work);
 	else
 		/* Only the address: a drain that saw it idle may free @dev. */
 		wake_up_var(&dev->pool_running);

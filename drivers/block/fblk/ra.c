@@ -229,7 +229,7 @@ bool fblk_ra_defer(struct fblk_queue *fq, loff_t pos, size_t len)
 		return false;
 	fblk_stat_inc(fq->dev, FBLK_STAT_RA_CALLS);
 	fblk_stat_add(fq->dev, FBLK_STAT_RA_PAGES, nr);
-	queue_work(fblk_issue_wq, &fq->ra_work);
+	queue_work(fblk_issue_wq[fq->dev->stack_level], &fq->ra_work);
 	return true;
 }
 

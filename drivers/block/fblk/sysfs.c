@@ -79,6 +79,8 @@ FBLK_SHOW(direct_io, "%d", fblk_flag(dev, FBLK_FL_DIRECT_IO))
 static DEVICE_ATTR_RO(direct_io);
 FBLK_SHOW(io_mode_requested, "%s", fblk_io_mode_name(dev->io_mode_asked))
 static DEVICE_ATTR_RO(io_mode_requested);
+FBLK_SHOW(stack_level, "%u", dev->stack_level)
+static DEVICE_ATTR_RO(stack_level);
 FBLK_SHOW(nr_hw_queues, "%u", dev->tag_set.nr_hw_queues)
 static DEVICE_ATTR_RO(nr_hw_queues);
 FBLK_SHOW(queue_depth, "%u", dev->tag_set.queue_depth)
@@ -305,6 +307,7 @@ static struct attribute *fblk_attrs[] = {
 	&dev_attr_backing_file.attr,
 	&dev_attr_backing_dev.attr,
 	&dev_attr_backing_inode.attr,
+	&dev_attr_stack_level.attr,
 	&dev_attr_offset.attr,
 	&dev_attr_sizelimit.attr,
 	&dev_attr_block_size.attr,
