@@ -90,6 +90,43 @@ FBLK_SHOW(backing_inode, "%llu",
 	  dev->backing ? (unsigned long long)file_inode(dev->backing)->i_ino : 0)
 static DEVICE_ATTR_RO(backing_inode);
 
+/*
+ * What the backing file was found able to do at attach, which decides what
+ * auto picks and what goes to the pool rather than the issuer: the reason a
+ * device behaves differently over another filesystem, without a debugger.
+ */
+#define FBLK_CAP(_field) { #_field, offsetof(struct fblk_caps, _field) }
+static const struct {
+	const char *name;
+	size_t offset;
+} fblk_cap_fields[] = {
+	FBLK_CAP(direct), FBLK_CAP(nowait), FBLK_CAP(nowait_direct),
+	FBLK_CAP(buf_rasync), FBLK_CAP(buf_wasync), FBLK_CAP(dontcache),
+	FBLK_CAP(punch),
+};
+
+static ssize_t backing_caps_show(struct device *d,
+				 struct device_attribute *attr, char *buf)
+{
+	struct fblk_device *dev = fblk_of_device(d);
+	struct fblk_caps caps = {};
+	int len = 0, i;
+
+	mutex_lock(&dev->lock);
+	if (dev->state == FBLK_STATE_BOUND)
+		caps = dev->caps;
+	mutex_unlock(&dev->lock);
+	for (i = 0; i < ARRAY_SIZE(fblk_cap_fields); i++) {
+		const bool *have = (void *)&caps + fblk_cap_fields[i].offset;
+
+		if (*have)
+			len += sysfs_emit_at(buf, len, "%s%s", len ? " " : "",
+					     fblk_cap_fields[i].name);
+	}
+	return len + sysfs_emit_at(buf, len, "\n");
+}
+static DEVICE_ATTR_RO(backing_caps);
+
 /* Writing a run-time setting drains the device, switches, resumes. */
 static ssize_t fblk_store_param(struct device *d, struct fblk_params *p,
 				size_t count)
@@ -307,6 +344,7 @@ static struct attribute *fblk_attrs[] = {
 	&dev_attr_backing_file.attr,
 	&dev_attr_backing_dev.attr,
 	&dev_attr_backing_inode.attr,
+	&dev_attr_backing_caps.attr,
 	&dev_attr_stack_level.attr,
 	&dev_attr_offset.attr,
 	&dev_attr_sizelimit.attr,
