@@ -59,7 +59,21 @@ if [ -z "$(find "$CACHE/.apt-updated" -mtime -1 2>/dev/null)" ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-apt_install() { apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+# ROOT's packages are installed, never started (nfs-kernel-server's init
+# script would start a server here): policy-rc.d says no to every service.
+no_services() {
+	printf '#!/bin/sh\nexit 101\n' >"$1/usr/sbin/policy-rc.d"
+	chmod 0755 "$1/usr/sbin/policy-rc.d"
+}
+apt_install() {
+	local rc=0 had=
+	[ -e /usr/sbin/policy-rc.d ] && had=1
+	[ -n "$had" ] || no_services /
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+		>/dev/null || rc=$?
+	[ -n "$had" ] || rm -f /usr/sbin/policy-rc.d
+	return $rc
+}
 
 k61=$(apt-cache depends linux-image-amd64/bookworm 2>/dev/null |
 	awk '/Depends: linux-image-6\.1\./ {print $2; exit}')
@@ -73,6 +87,7 @@ host_pkgs=(build-essential bc bison flex libelf-dev libssl-dev kmod cpio gzip xz
 	qemu-system-x86 busybox-static debootstrap sparse python3 perl
 	fio liburing-dev pkg-config e2fsprogs xfsprogs util-linux fdisk dmsetup procps
 	gnuplot-nox qemu-utils jq shellcheck
+	btrfs-progs nfs-kernel-server fuse3 fuse2fs
 	dkms dh-dkms debhelper dpkg-dev fakeroot lintian bash-completion
 	"linux-image-$k61" "linux-headers-$k61" linux-source-6.1)
 missing=()
@@ -91,7 +106,8 @@ fi
 # What the guest needs of the Debian 13 root (it is the 7.x guest's whole
 # userland) and what building there needs.
 root13_pkgs=(gcc make libc6-dev fio liburing-dev pkg-config e2fsprogs xfsprogs
-	util-linux fdisk dmsetup kmod procps python3 busybox-static qemu-utils)
+	util-linux fdisk dmsetup kmod procps python3 busybox-static qemu-utils
+	btrfs-progs nfs-kernel-server fuse3 fuse2fs)
 
 if [ ! -e "$ROOT13/.fblk-ready" ]; then
 	log "making the Debian 13 root in $ROOT13 (takes a few minutes once)"
@@ -105,8 +121,10 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOS
 	chroot "$ROOT13" apt-get update -qq
+	no_services "$ROOT13"
 	chroot "$ROOT13" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends "${root13_pkgs[@]}" >/dev/null
+	rm -f "$ROOT13/usr/sbin/policy-rc.d"
 	# The kernel's initramfs hook fails inside a chroot; the harness does not
 	# use the Debian initramfs, so that failure is harmless.
 	chroot "$ROOT13" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -126,8 +144,10 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing in $ROOT13: ${missing[*]}"
 	chroot "$ROOT13" apt-get update -qq
+	no_services "$ROOT13"
 	chroot "$ROOT13" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends "${missing[@]}" >/dev/null
+	rm -f "$ROOT13/usr/sbin/policy-rc.d"
 	chroot "$ROOT13" apt-get clean
 fi
 

@@ -84,7 +84,12 @@ void fblk_cmd_finish(struct fblk_cmd *cmd, blk_status_t status)
 		kfree(cmd->bvec);
 	cmd->bvec = NULL;
 	cmd->status = status;
-	if (status)
+	/*
+	 * Only a discard or write-zeroes the backing file cannot do ends
+	 * BLK_STS_NOTSUPP (a FUSE server without hole punching): refused,
+	 * not failed, and nothing was lost.
+	 */
+	if (status && status != BLK_STS_NOTSUPP)
 		fblk_stat_inc(dev, FBLK_STAT_ERRORS);
 	/*
 	 * Not a completion interrupting the issuer: the direct kiocbs of an
