@@ -133,6 +133,16 @@ static void fblk_rw_blocking(struct fblk_cmd *cmd)
 	} while (fblk_rw_progress(cmd, ret));
 }
 
+/*
+ * The file's filesystem does not do this fallocate mode, or not for this
+ * range: a FUSE server answers as it likes (6.1's fuse2fs refuses
+ * FALLOC_FL_ZERO_RANGE), where a local filesystem says EOPNOTSUPP.
+ */
+static bool fblk_fallocate_refused(int err)
+{
+	return err == -EOPNOTSUPP || err == -EINVAL;
+}
+
 static int fblk_punch_hole(struct file *file, loff_t pos, loff_t len)
 {
 	return vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -187,12 +197,12 @@ static int fblk_write_zeroes(struct fblk_cmd *cmd, loff_t pos, loff_t len)
 
 	if (!(fblk_cmd_rq(cmd)->cmd_flags & REQ_NOUNMAP))
 		err = fblk_punch_hole(file, pos, len);
-	if (err == -EOPNOTSUPP)
+	if (fblk_fallocate_refused(err))
 		err = vfs_fallocate(file, FALLOC_FL_ZERO_RANGE |
 				    FALLOC_FL_KEEP_SIZE, pos, len);
-	if (err == -EOPNOTSUPP)
+	if (fblk_fallocate_refused(err))
 		err = fblk_punch_hole(file, pos, len);
-	if (err == -EOPNOTSUPP)
+	if (fblk_fallocate_refused(err))
 		err = fblk_write_zero_pages(file, pos, len);
 	return err;
 }
@@ -235,12 +245,14 @@ static int fblk_do_sync_op(struct fblk_cmd *cmd)
 	struct file *file = cmd->queue->file;
 	loff_t pos = fblk_cmd_pos(cmd);
 	loff_t len = blk_rq_bytes(fblk_cmd_rq(cmd));
+	int err;
 
 	switch (req_op(fblk_cmd_rq(cmd))) {
 	case REQ_OP_FLUSH:
 		return fblk_flush(cmd->dev);
 	case REQ_OP_DISCARD:
-		return fblk_punch_hole(file, pos, len);
+		err = fblk_punch_hole(file, pos, len);
+		return fblk_fallocate_refused(err) ? -EOPNOTSUPP : err;
 	case REQ_OP_WRITE_ZEROES:
 		return fblk_write_zeroes(cmd, pos, len);
 	default:
