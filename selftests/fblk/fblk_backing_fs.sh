@@ -250,7 +250,10 @@ nfs_start() {
 		{ echo "cannot bring up lo"; return 1; }
 	mkfs.ext4 -q -F "$NFS_DEV" >/dev/null 2>&1 && mount "$NFS_DEV" "$base/export" || return 1
 	fblk_at_exit "umount '$base/export'"
-	mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd || return 1
+	if ! mountpoint -q /proc/fs/nfsd; then
+		mount -t nfsd nfsd /proc/fs/nfsd || { echo "cannot mount nfsd"; return 1; }
+		fblk_at_exit "umount /proc/fs/nfsd"
+	fi
 	echo 10 >/proc/fs/nfsd/nfsv4leasetime 2>/dev/null
 	echo 10 >/proc/fs/nfsd/nfsv4gracetime 2>/dev/null
 	: >/etc/exports
