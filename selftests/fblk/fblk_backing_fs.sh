@@ -26,6 +26,9 @@ fblk_require_module || tap_done
 
 base=$FBLK_T_STATE/b
 mkdir -p "$base"
+# Loading nfsd may mount its filesystem by itself (7.3's userland): what
+# was not mounted now is unmounted at exit, after the server stops.
+mountpoint -q /proc/fs/nfsd || fblk_at_exit "umount /proc/fs/nfsd"
 modprobe loop 2>/dev/null
 
 # The fblk ioctl's errno name for a direct attach, or OK.
@@ -250,10 +253,8 @@ nfs_start() {
 		{ echo "cannot bring up lo"; return 1; }
 	mkfs.ext4 -q -F "$NFS_DEV" >/dev/null 2>&1 && mount "$NFS_DEV" "$base/export" || return 1
 	fblk_at_exit "umount '$base/export'"
-	if ! mountpoint -q /proc/fs/nfsd; then
-		mount -t nfsd nfsd /proc/fs/nfsd || { echo "cannot mount nfsd"; return 1; }
-		fblk_at_exit "umount /proc/fs/nfsd"
-	fi
+	mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd ||
+		{ echo "cannot mount nfsd"; return 1; }
 	echo 10 >/proc/fs/nfsd/nfsv4leasetime 2>/dev/null
 	echo 10 >/proc/fs/nfsd/nfsv4gracetime 2>/dev/null
 	: >/etc/exports
