@@ -15,7 +15,9 @@ set -euo pipefail
 CACHE=${FBLK_CACHE:-/var/cache/fblk}
 ROOT13=$CACHE/trixie-root
 STAMP=$CACHE/.deps-done
-log() { printf 'deps: %s\n' "$*" >&2; }
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+FBLK_LOG_TAG=deps
 
 # What a completed run leaves behind; the stamp holds this script's hash, so
 # a deps.sh that asks for more runs again.
@@ -136,20 +138,7 @@ EOS
 	touch "$ROOT13/.fblk-ready"
 fi
 # A root made by an older deps.sh may lack packages added to the list since.
-missing=()
-for p in "${root13_pkgs[@]}"; do
-	chroot "$ROOT13" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-		grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing in $ROOT13: ${missing[*]}"
-	chroot "$ROOT13" apt-get update -qq
-	no_services "$ROOT13"
-	chroot "$ROOT13" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
-	rm -f "$ROOT13/usr/sbin/policy-rc.d"
-	chroot "$ROOT13" apt-get clean
-fi
+root_install_missing "$ROOT13" "${root13_pkgs[@]}"
 
 # The Debian 12 machine make check installs the packages on (pkg-test.sh).
 "$(dirname "$0")/pkg-test.sh" -p -k 6.1

@@ -18,6 +18,28 @@ LINUX_SRC_TARBALL=${LINUX_SRC_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 log() { printf '%s: %s\n' "${FBLK_LOG_TAG:-vm}" "$*" >&2; }
 die() { log "$*"; exit 1; }
 
+# root_install_missing ROOT PKG...: install into the Debian root ROOT those
+# of PKG it lacks (a root made before they were added to a list), with
+# policy-rc.d saying no to every service their scripts would start.
+root_install_missing() {
+	local root=$1 p rc=0 missing=()
+	shift
+	for p in "$@"; do
+		chroot "$root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -gt 0 ] || return 0
+	log "installing in $root: ${missing[*]}"
+	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+	chmod 0755 "$root/usr/sbin/policy-rc.d"
+	{ chroot "$root" apt-get update -qq &&
+		chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+	rm -f "$root/usr/sbin/policy-rc.d"
+	chroot "$root" apt-get clean
+	return $rc
+}
+
 # Newest version in $1/lib/modules matching the glob $2 (empty if none).
 _newest_kver() {
 	local root=$1 pattern=$2 d best=

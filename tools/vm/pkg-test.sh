@@ -72,18 +72,8 @@ case $spec in
 		chroot "$lower" apt-get clean
 		touch "$lower/.fblk-ready"
 	fi
-	missing=()
-	for p in "${guest_pkgs[@]}"; do
-		chroot "$lower" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'ok installed' || missing+=("$p")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		log "installing in $lower: ${missing[*]}"
-		chroot "$lower" apt-get update -qq
-		chroot "$lower" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends "${missing[@]}" >/dev/null
-		chroot "$lower" apt-get clean
-	fi
+	root_install_missing "$lower" "${guest_pkgs[@]}" ||
+		die "cannot install ${guest_pkgs[*]} in $lower"
 	;;
 *) die "unknown kernel line '$spec' (7.3 or 6.1)" ;;
 esac
