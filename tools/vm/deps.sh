@@ -140,6 +140,9 @@ fi
 # A root made by an older deps.sh may lack packages added to the list since.
 root_install_missing "$ROOT13" "${root13_pkgs[@]}"
 
+# What blktests and xfstests need (make check runs their CI subsets).
+"$FBLK_TOP/tools/suites/deps.sh"
+
 # The Debian 12 machine make check installs the packages on (pkg-test.sh).
 "$(dirname "$0")/pkg-test.sh" -p -k 6.1
 

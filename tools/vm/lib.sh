@@ -22,7 +22,7 @@ die() { log "$*"; exit 1; }
 # of PKG it lacks (a root made before they were added to a list), with
 # policy-rc.d saying no to every service their scripts would start.
 root_install_missing() {
-	local root=$1 p rc=0 missing=()
+	local root=$1 p rc=0 missing=() policy=
 	shift
 	for p in "$@"; do
 		chroot "$root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
@@ -30,12 +30,16 @@ root_install_missing() {
 	done
 	[ ${#missing[@]} -gt 0 ] || return 0
 	log "installing in $root: ${missing[*]}"
-	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
-	chmod 0755 "$root/usr/sbin/policy-rc.d"
+	# A policy-rc.d of the root's own (the host's, say) is left alone.
+	[ -e "$root/usr/sbin/policy-rc.d" ] || {
+		printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+		chmod 0755 "$root/usr/sbin/policy-rc.d"
+		policy=$root/usr/sbin/policy-rc.d
+	}
 	{ chroot "$root" apt-get update -qq &&
 		chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
-	rm -f "$root/usr/sbin/policy-rc.d"
+	[ -z "$policy" ] || rm -f "$policy"
 	chroot "$root" apt-get clean
 	return $rc
 }
