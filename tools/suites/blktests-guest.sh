@@ -11,7 +11,7 @@
 #
 # Settings come from /results/blktests.env: TESTS (blktests test names or
 # groups), TIMEOUT (blktests' limit for timed tests, s), IMG_MB (size of
-# each image).
+# each image), ROLES (which of the four test devices to make).
 #
 # The test devices, all over files on the same ext4 scratch filesystem
 # (guest-run.sh's /mnt/ext4 on brd, 256 MiB: the four files together must
@@ -22,7 +22,7 @@ set -u
 
 B=/fblk/blktests
 R=/results
-TESTS='' TIMEOUT=10 IMG_MB=48
+TESTS='' TIMEOUT=10 IMG_MB=48 ROLES='fblk-auto fblk-buffered loop-dio-off loop-dio-on'
 # shellcheck disable=SC1091
 [ -r $R/blktests.env ] && . $R/blktests.env
 IMGDIR=/mnt/ext4/blktests
@@ -40,11 +40,11 @@ say() { printf 'blktests: %s\n' "$*"; }
 
 declare -A ROLE=()
 
-# make_devs: the four test devices; ROLE maps each to what it stands for.
+# make_devs: the test devices of ROLES; ROLE maps each to what it stands for.
 make_devs() {
 	local role file dev
 	mkdir -p $IMGDIR
-	for role in fblk-auto fblk-buffered loop-dio-off loop-dio-on; do
+	for role in $ROLES; do
 		file=$IMGDIR/$role.img
 		truncate -s "${IMG_MB}M" "$file" || return 1
 		case $role in
@@ -52,6 +52,7 @@ make_devs() {
 		fblk-buffered) dev=$(fblksetup -f --show --direct-io=off "$file") ;;
 		loop-dio-off) dev=$(/sbin/losetup -f --show "$file") ;;
 		loop-dio-on) dev=$(/sbin/losetup -f --show --direct-io=on "$file") ;;
+		*) say "unknown role $role"; return 1 ;;
 		esac
 		[ -b "$dev" ] || { say "cannot attach $role"; return 1; }
 		ROLE[${dev#/dev/}]=$role

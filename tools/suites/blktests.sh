@@ -10,6 +10,10 @@
 #                      device-agnostic block tests, the fblk group and the loop
 #                      group (loop's own scenarios: the baseline of fblk's)
 #   BT_TIMEOUT=10      blktests' TIMEOUT: seconds for each timed test
+#   BT_ROLES="..."     which test devices, of fblk-auto fblk-buffered
+#                      loop-dio-off loop-dio-on (default: all four)
+#   SUITE_OUT=dir      the run directory (default: results/blktests-<date>-<kver>)
+#   SUITE_PROFILE=ci   make check's subset (below) as the default of the above
 #
 # Unpacks and builds blktests for the kernel line's userland (under build/,
 # or in the Debian 13 root for 7.x), adds the fblk group (tools/suites/
@@ -34,11 +38,22 @@ out=$FBLK_BUILD/$KVER_FULL
 # particular hardware (PCI, NVMe, zoned) -- block/007 (polling) and 008 (CPU
 # hotplug) included, blktests skips what a device or kernel cannot do.
 default_tests="block/003 block/004 block/005 block/007 block/008 block/012 block/036 block/042 block/043 fblk loop"
+all_roles="fblk-auto fblk-buffered loop-dio-off loop-dio-on"
+# make check's subset: discards, flushes, a read-only device and odd direct
+# I/O offsets on fblk's two devices, and the fblk group; loop's baseline is
+# for make blktests.
+ci_tests="block/003 block/004 block/012 block/042 fblk"
+ci_roles="fblk-auto fblk-buffered"
+if [ "${SUITE_PROFILE:-}" = ci ]; then
+	default_tests=$ci_tests all_roles=$ci_roles
+	BT_TIMEOUT=${BT_TIMEOUT:-5}
+fi
 tests=${BT_TESTS:-$default_tests}
 bt_timeout=${BT_TIMEOUT:-10}
+roles=${BT_ROLES:-$all_roles}
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
-run_dir=$FBLK_RESULTS/blktests-$stamp-$KVER_FULL
+run_dir=${SUITE_OUT:-$FBLK_RESULTS/blktests-$stamp-$KVER_FULL}
 mkdir -p "$run_dir" "$FBLK_BUILD"
 t_start=$(date +%s)
 
@@ -51,18 +66,8 @@ log "building fblk for $KVER_FULL"
 	{ tail -n 30 "$run_dir/build.log" >&2; die "build failed"; }
 
 src=$(suite_source blktests "${BLKTESTS:-}")
-work=$(suite_workdir blktests)
-suite_unpack "$src" "$work"
-rm -rf "$work/tests/fblk"
-cp -r "$here/blktests/fblk" "$work/tests/fblk"
-log "building blktests ($src)"
-in_kroot nice make -s -C "$(suite_inner blktests)" -j"$(nproc)" >>"$run_dir/build.log" 2>&1 ||
+suite_build blktests "$src" "$out/blktests/src" "$here/blktests/fblk" >>"$run_dir/build.log" 2>&1 ||
 	{ tail -n 30 "$run_dir/build.log" >&2; die "blktests did not build"; }
-mkdir -p "$out/blktests"
-if [ "$KCHROOT" = 1 ]; then
-	rm -rf "$out/blktests/src"
-	cp -a "$work" "$out/blktests/src"
-fi
 # Results go to the run directory, not into the tree the guest shares.
 rm -rf "$out/blktests/src/results"
 cp "$here/blktests-guest.sh" "$out/blktests/guest.sh"
@@ -70,6 +75,7 @@ cp "$here/blktests-guest.sh" "$out/blktests/guest.sh"
 {
 	printf 'TESTS=%q\n' "$tests"
 	printf 'TIMEOUT=%q\n' "$bt_timeout"
+	printf 'ROLES=%q\n' "$roles"
 } >"$run_dir/blktests.env"
 
 # Each test reports to the host as one "test" (all devices): timed tests run

@@ -55,23 +55,46 @@ suite_unpack() {
 	echo "$src" >"$stamp"
 }
 
-# suite_workdir NAME: where NAME is built for KVER_FULL, as seen from the
-# host: in build/ for the host's kernels, in the Debian 13 root for 7.x
-# (whose userland the guest runs); suite_inner gives the same path as seen
-# by in_kroot.
-suite_inner() {
-	if [ "$KCHROOT" = 1 ]; then
-		echo "/tmp/fblk-suites/$(printf '%s' "$FBLK_TOP/$KVER_FULL" | md5sum | cut -c1-12)/$1"
+# suite_build NAME SOURCE OUT [GROUP]: NAME built from SOURCE (suite_source)
+# for KVER_FULL's userland, and its tree copied to OUT (under build/, which
+# the guest sees).  A snapshot is built once per userland in FBLK_CACHE,
+# outside the clone, since make check runs from fresh clones: for 7.x inside
+# the Debian 13 root (in_kroot), for the host's kernels in FBLK_CACHE/suites.
+# A checkout of the user's is built under build/.  GROUP: a directory copied
+# in as tests/<its name> first (blktests' fblk group).
+suite_build() {
+	local name=$1 src=$2 out=$3 group=${4:-} key inner work rc=0
+	if [ -f "$src" ]; then
+		key=$(basename "$src" .tar.gz)
 	else
-		echo "$FBLK_BUILD/$KVER_FULL/$1/src"
+		key=$(printf '%s' "$FBLK_TOP/$KVER_FULL" | md5sum | cut -c1-12)/$name
 	fi
-}
-suite_workdir() {
 	if [ "$KCHROOT" = 1 ]; then
-		echo "$KROOT$(suite_inner "$1")"
+		inner=/tmp/fblk-suites/$key work=$KROOT/tmp/fblk-suites/$key
+	elif [ -f "$src" ] && mkdir -p "$FBLK_CACHE/suites" 2>/dev/null &&
+		[ -w "$FBLK_CACHE/suites" ]; then
+		inner=$FBLK_CACHE/suites/$key work=$inner
 	else
-		suite_inner "$1"
+		inner=$FBLK_BUILD/$KVER_FULL/$name/work work=$inner
 	fi
+	mkdir -p "$work"
+	# Another clone may be building the same cached tree.
+	exec 6>>"$work.lock"
+	flock 6
+	suite_unpack "$src" "$work"
+	if [ -n "$group" ]; then
+		rm -rf "$work/tests/${group##*/}"
+		cp -r "$group" "$work/tests/${group##*/}"
+	fi
+	log "building $name (${src##*/}; the first build takes a few minutes)"
+	in_kroot nice make -s -C "$inner" -j"$(nproc)" || rc=$?
+	if [ "$rc" = 0 ]; then
+		rm -rf "$out"
+		mkdir -p "${out%/*}"
+		cp -a "$work" "$out" || rc=$?
+	fi
+	exec 6>&-
+	return $rc
 }
 
 # suite_deps: the suites' build and run-time packages, on the host and in

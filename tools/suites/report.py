@@ -2,11 +2,15 @@
 """The field's suites on fblk next to loop: a run directory -> summary.md.
 
     report.py blktests|xfstests RUN_DIR
+    report.py --tap blktests|xfstests RUN_DIR
 
 Reads RUN_DIR/<suite>.tsv (test, device, role, status, reason; written by
 the guest side) and prints, and writes to RUN_DIR/summary.md, a table per
 test with the status on each role (fblk's and loop's), the counts per role,
 and what fblk fails where loop passes.  Exits 1 if any fblk result failed.
+With --tap it prints fblk's results as TAP instead (for make check): a line
+per test and fblk role, and per test of the fblk group; "not run" is a skip
+with the suite's reason.
 """
 import collections
 import os
@@ -49,7 +53,38 @@ def group_pairs(res):
     return rows
 
 
+def is_fblk(test, role):
+    return role.startswith("fblk") or (role == "nodev" and test.startswith("fblk/"))
+
+
+def print_tap(path):
+    """fblk's results in PATH (a suite's tsv) as TAP; 1 if any failed."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 4 and is_fblk(parts[0], parts[2]):
+                rows.append(parts + [""] * (5 - len(parts)))
+    print("TAP version 13")
+    print("1..%d" % len(rows))
+    failed = 0
+    for n, (test, dev, role, status, reason) in enumerate(rows, 1):
+        name = test if role == "nodev" else "%s on %s (%s)" % (test, role, dev)
+        if status == "pass":
+            print("ok %d %s" % (n, name))
+        elif status == "not run":
+            print("ok %d %s # SKIP %s" % (n, name, reason or "not run"))
+        else:
+            failed += 1
+            print("not ok %d %s" % (n, name))
+            if reason:
+                print("# %s" % reason)
+    return 1 if failed or not rows else 0
+
+
 def main():
+    if sys.argv[1] == "--tap":
+        return print_tap(os.path.join(sys.argv[3], sys.argv[2] + ".tsv"))
     suite, run_dir = sys.argv[1], sys.argv[2]
     res, reasons = load(os.path.join(run_dir, suite + ".tsv"))
     roles = []

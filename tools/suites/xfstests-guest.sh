@@ -10,18 +10,19 @@
 # and progress for the host on fd 3 (FBLK-BEGIN/FBLK-END per role).
 #
 # Settings come from /results/xfstests.env: TESTS (test names), GROUP (an
-# xfstests group instead), FSTYP (the filesystem under test), ROLES (the
-# device kinds: fblk-buffered, fblk-direct, loop-dio-off, loop-dio-on) and
-# IMG_MB (size of each backing file).
+# xfstests group instead), FSTYP (the filesystem under test), LOWER_FS (the
+# filesystem the backing files are on), ROLES (the device kinds:
+# fblk-buffered, fblk-direct, loop-dio-off, loop-dio-on) and IMG_MB (size of
+# each backing file).
 #
 # Each role gets two devices, TEST_DEV and SCRATCH_DEV, over two fresh
-# sparse files on ext4 on a memory-backed null_blk disk (the lower
-# filesystem), removed after the role's run.
+# sparse files on LOWER_FS (ext4 or xfs) on a memory-backed null_blk disk,
+# removed after the role's run.
 set -u
 
 B=/fblk/xfstests
 R=/results
-TESTS='' GROUP='' FSTYP=ext4 ROLES='fblk-buffered fblk-direct loop-dio-off loop-dio-on' IMG_MB=512
+TESTS='' GROUP='' FSTYP=ext4 LOWER_FS=ext4 ROLES='fblk-buffered fblk-direct loop-dio-off loop-dio-on' IMG_MB=512
 # shellcheck disable=SC1091
 [ -r $R/xfstests.env ] && . $R/xfstests.env
 LOWER=/mnt/xt-lower
@@ -33,7 +34,7 @@ emit() { printf '%s\n' "$*" >&3; }
 exec > >(tee -a $R/xfstests.log) 2>&1
 say() { printf 'xfstests: %s\n' "$*"; }
 
-# The lower filesystem: ext4 on null_blk, memory-backed, big enough for both
+# The lower filesystem: LOWER_FS on null_blk, memory-backed, big enough for both
 # files of a role to be written in full.
 lower_up() {
 	modprobe -q null_blk nr_devices=0 || return 1
@@ -43,7 +44,11 @@ lower_up() {
 	echo $((IMG_MB * 2 + 256)) >"$NB/size"
 	echo 1 >"$NB/discard"
 	echo 1 >"$NB/power" || return 1
-	mkfs.ext4 -q -F /dev/xtlower || return 1
+	case $LOWER_FS in
+	ext4) mkfs.ext4 -q -F /dev/xtlower ;;
+	xfs) mkfs.xfs -q -f /dev/xtlower ;;
+	*) say "LOWER_FS=$LOWER_FS: ext4 or xfs"; false ;;
+	esac || return 1
 	mkdir -p $LOWER
 	mount /dev/xtlower $LOWER
 }
@@ -114,7 +119,7 @@ run_role() {
 		emit "FBLK-END $role rc=1 secs=0"
 		return 1
 	fi
-	say "$role: TEST_DEV=$test_dev SCRATCH_DEV=$scratch_dev ($FSTYP)"
+	say "$role: TEST_DEV=$test_dev SCRATCH_DEV=$scratch_dev ($FSTYP on files on $LOWER_FS)"
 	"mkfs.$FSTYP" -q "$([ "$FSTYP" = xfs ] && echo -f || echo -F)" "$test_dev" >/dev/null
 	mkdir -p /mnt/xt-test /mnt/xt-scratch "$R/xfstests/$role"
 	if [ -n "$GROUP" ]; then
