@@ -5,7 +5,9 @@
 #                            build, boot and a load test on 6.12; the Debian
 #                            packages installed and booted on Debian 12 and
 #                            13 (pkg-test.sh; with KVER=6.1 or 7.3, that
-#                            line's; T=pkg selects them).
+#                            line's; T=pkg selects them); the CI subsets of
+#                            blktests and xfstests on 7.3 and 6.1
+#                            (tools/suites; T=suites selects them).
 #                            FBLK_CI_DEBUG=1: the full suite on the debug
 #                            kernel (7.3 with KASAN, lockdep, kmemleak;
 #                            built first if it is not cached) instead of
@@ -51,7 +53,7 @@ phase() {
 # these tests instead of T's); adds its run dir to runs.  A failed build
 # still yields a run dir, whose report names the failure.
 one_kernel() {
-	local spec=$1 mode=$2 filter=${3:-$T} full line dir
+	local spec=$1 mode=$2 filter=${3:-$T} full line dir load
 	# The debug kernel is built once per debug.config and linux-source
 	# version (cached outside the clone); the first time takes about 15 min.
 	if [ "$spec" = debug ] && ! phase "debug kernel" "$vm/debug-kernel.sh" >/dev/null; then
@@ -65,6 +67,13 @@ one_kernel() {
 	fi
 	(resolve_kernel "$spec") || return 1
 	resolve_kernel "$spec"
+	# The stock kernels run the tests' loads at FBLK_CHECK_LOAD_SCALE
+	# percent (fblk_load in selftests/fblk/lib.sh), which keeps make check
+	# within CI's budget; FBLK_LOAD_SCALE=100 gives the full soak.  The
+	# debug kernel has its own default (vm.sh).
+	load=()
+	[ "$spec" = debug ] || [ -n "${FBLK_LOAD_SCALE:-}" ] ||
+		load=(FBLK_LOAD_SCALE="${FBLK_CHECK_LOAD_SCALE:-50}")
 	full=$KVER_FULL line=$(kline "$KVER_FULL")
 	dir=$FBLK_RESULTS/$stamp-$full
 	mkdir -p "$dir" "$FBLK_BUILD"
@@ -78,8 +87,8 @@ one_kernel() {
 		printf 'MODE=%s\nKLINE=%s\n' "$mode" "$line" >"$dir/run.env"
 		echo "FBLK-SETUP-FAIL build failed (see ${dir#"$FBLK_TOP"/}/build.log)" >"$dir/stream.log"
 	else
-		phase "boot+test $line ($mode${3:+: $3})" "$vm/vm.sh" -k "$spec" -m "$mode" \
-			-t "$filter" -o "$dir" >/dev/null
+		phase "boot+test $line ($mode${3:+: $3})" env "${load[@]}" \
+			"$vm/vm.sh" -k "$spec" -m "$mode" -t "$filter" -o "$dir" >/dev/null
 	fi
 	"$vm/report.py" "$dir" >"$dir/tap.txt"
 	exec 7>&-
@@ -98,6 +107,29 @@ pkg_test() {
 		>"$dir/pkg.tap" 2>"$dir/pkg.log" || rc=$?
 	[ "$rc" = 0 ] || tail -n 20 "$dir/pkg.log" >&2
 	report_args+=(--tap "packages $line" "$rc" "$dir/pkg.tap" "$dir/console.log")
+}
+
+# suites_ci LINE: the CI subsets of blktests and xfstests on LINE's fblk
+# devices (tools/suites, SUITE_PROFILE=ci); their TAP and consoles join the
+# report.  They run when T is empty or names "suites".  To fit CI's budget
+# each line runs xfstests in one mode on one filesystem: buffered ext4 over
+# files on ext4 on 6.1, direct xfs over files on xfs on 7.3 (make xfstests
+# runs every mode, and loop's).
+suites_ci() {
+	local line=$1 suite dir rc fs=ext4 role=fblk-buffered
+	case ",$T," in ,,|*suites*) ;; *) return 0 ;; esac
+	[ "$line" = 6.1 ] || fs=xfs role=fblk-direct
+	for suite in blktests xfstests; do
+		dir=$FBLK_RESULTS/$stamp-$suite-$line rc=0
+		mkdir -p "$dir"
+		phase "$suite $line" env SUITE_PROFILE=ci SUITE_OUT="$dir" \
+			XT_FSTYP="${XT_FSTYP:-$fs}" XT_LOWER="${XT_LOWER:-$fs}" \
+			XT_ROLES="${XT_ROLES:-$role}" \
+			"$FBLK_TOP/tools/suites/$suite.sh" "$line" >"$dir/run.log" 2>&1 || rc=$?
+		[ "$rc" = 0 ] || tail -n 20 "$dir/run.log" >&2
+		"$FBLK_TOP/tools/suites/report.py" --tap "$suite" "$dir" >"$dir/ci.tap"
+		report_args+=(--tap "$suite $line" "$rc" "$dir/ci.tap" "$dir/console.log")
+	done
 }
 
 runs=()
@@ -122,21 +154,23 @@ if [ "$lint" = 1 ]; then
 	report_args+=(--lint "$lintdir/lint.tap")
 fi
 
-if [ "$T" = pkg ]; then
+if [ "$T" = pkg ] || [ "$T" = suites ]; then
 	case ${KVER:-} in
-	6.1|7.3) pkg_test "$KVER" ;;
-	*) pkg_test 7.3; pkg_test 6.1 ;;
+	6.1|7.3) pkg_test "$KVER"; suites_ci "$KVER" ;;
+	*) pkg_test 7.3; pkg_test 6.1; suites_ci 7.3; suites_ci 6.1 ;;
 	esac
 elif [ -n "${KVER:-}" ] || [ -n "${KERNEL:-}" ]; then
 	# With only KERNEL=, the image's own release picks headers and modules.
 	one_kernel "${KVER:-}" check || exit 1
-	case ${KVER:-} in 6.1|7.3) pkg_test "$KVER" ;; esac
+	case ${KVER:-} in 6.1|7.3) pkg_test "$KVER"; suites_ci "$KVER" ;; esac
 elif [ "${FBLK_CI_DEBUG:-0}" = 0 ]; then
 	one_kernel 6.1 check
 	one_kernel 7.3 check
 	one_kernel 6.12 smoke
 	pkg_test 7.3
 	pkg_test 6.1
+	suites_ci 7.3
+	suites_ci 6.1
 else
 	one_kernel 6.1 check
 	one_kernel debug check
@@ -146,6 +180,8 @@ else
 	one_kernel 6.12 smoke
 	pkg_test 7.3
 	pkg_test 6.1
+	suites_ci 7.3
+	suites_ci 6.1
 fi
 
 "$vm/report.py" "${report_args[@]}" "${runs[@]}" | tee "$FBLK_RESULTS/$stamp-check.tap"
