@@ -752,21 +752,31 @@ static void fblk_unbind(struct fblk_device *dev, bool in_release)
 	kobject_uevent(&disk_to_dev(dev->disk)->kobj, KOBJ_CHANGE);
 }
 
+/*
+ * The openers are counted under open_mutex, and fblk_open() turns new ones
+ * away once the device is in rundown: an open racing the detach either
+ * counts here (the detach waits for the last close) or fails with ENXIO,
+ * so none can hold a partition the unbind is about to drop.
+ */
 static int fblk_detach(struct fblk_device *dev)
 {
+	mutex_lock(&dev->disk->open_mutex);
 	mutex_lock(&dev->lock);
 	if (dev->state != FBLK_STATE_BOUND) {
 		mutex_unlock(&dev->lock);
+		mutex_unlock(&dev->disk->open_mutex);
 		return -ENXIO;
 	}
 	/* Others still have it open (we are one opener): detach at last close. */
 	if (disk_openers(dev->disk) > 1) {
 		dev->flags |= FBLK_FL_AUTOCLEAR;
 		mutex_unlock(&dev->lock);
+		mutex_unlock(&dev->disk->open_mutex);
 		return 0;
 	}
 	dev->state = FBLK_STATE_RUNDOWN;
 	mutex_unlock(&dev->lock);
+	mutex_unlock(&dev->disk->open_mutex);
 
 	/*
 	 * Our opener's buffered writes may still sit dirty in the device's
@@ -895,7 +905,8 @@ static int fblk_open(struct gendisk *disk, fblk_mode_t mode)
 	err = mutex_lock_killable(&dev->lock);
 	if (err)
 		return err;
-	if (dev->state == FBLK_STATE_DELETING)
+	if (dev->state == FBLK_STATE_DELETING ||
+	    dev->state == FBLK_STATE_RUNDOWN)
 		err = -ENXIO;
 	/* Not every kernel line refuses writers of a read-only disk itself. */
 	else if ((mode & FBLK_MODE_WRITE) && (dev->flags & FBLK_FL_READ_ONLY))
