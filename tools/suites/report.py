@@ -10,7 +10,8 @@ test with the status on each role (fblk's and loop's), the counts per role,
 and what fblk fails where loop passes.  Exits 1 if any fblk result failed.
 With --tap it prints fblk's results as TAP instead (for make check): a line
 per test and fblk role, and per test of the fblk group; "not run" is a skip
-with the suite's reason.
+with the suite's reason; a failure is followed by the start of its
+.out.bad.
 """
 import collections
 import os
@@ -57,7 +58,22 @@ def is_fblk(test, role):
     return role.startswith("fblk") or (role == "nodev" and test.startswith("fblk/"))
 
 
-def print_tap(path):
+def failure_output(run_dir, suite, test, dev, role, limit=20):
+    """The first LIMIT lines of a failed test's .out.bad, as TAP comments."""
+    if suite == "blktests":
+        sub = "nodev" if role == "nodev" else dev
+    else:
+        sub = role
+    path = os.path.join(run_dir, suite, sub, test + ".out.bad")
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    return ["# " + line for line in lines[:limit]]
+
+
+def print_tap(path, suite):
     """fblk's results in PATH (a suite's tsv) as TAP; 1 if any failed."""
     rows = []
     with open(path) as f:
@@ -79,12 +95,16 @@ def print_tap(path):
             print("not ok %d %s" % (n, name))
             if reason:
                 print("# %s" % reason)
+            for line in failure_output(os.path.dirname(path), suite, test,
+                                       dev, role):
+                print(line)
     return 1 if failed or not rows else 0
 
 
 def main():
     if sys.argv[1] == "--tap":
-        return print_tap(os.path.join(sys.argv[3], sys.argv[2] + ".tsv"))
+        return print_tap(os.path.join(sys.argv[3], sys.argv[2] + ".tsv"),
+                         sys.argv[2])
     suite, run_dir = sys.argv[1], sys.argv[2]
     res, reasons = load(os.path.join(run_dir, suite + ".tsv"))
     roles = []
