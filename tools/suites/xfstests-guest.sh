@@ -22,7 +22,7 @@ set -u
 
 B=/fblk/xfstests
 R=/results
-TESTS='' GROUP='' FSTYP=ext4 LOWER_FS=ext4 ROLES='fblk-buffered fblk-direct loop-dio-off loop-dio-on' IMG_MB=512
+TESTS='' GROUP='' FSTYP=ext4 LOWER_FS=ext4 ROLES='fblk-buffered fblk-direct loop-dio-off loop-dio-on' IMG_MB=1024
 # shellcheck disable=SC1091
 [ -r $R/xfstests.env ] && . $R/xfstests.env
 LOWER=/mnt/xt-lower
@@ -107,6 +107,20 @@ for tc in root.iter("testcase"):
 PY
 }
 
+# geometry DEV: what mkfs saw of DEV and made of it, to compare the roles.
+geometry() {
+	local q=/sys/block/${1#/dev/}/queue f
+	for f in logical_block_size physical_block_size minimum_io_size \
+		optimal_io_size rotational discard_granularity discard_max_bytes \
+		write_zeroes_max_bytes max_sectors_kb nr_requests; do
+		printf '%s: %s\n' "$f" "$(cat "$q/$f" 2>/dev/null)"
+	done
+	case $FSTYP in
+	xfs) xfs_db -r -c info "$1" ;;
+	ext4) dumpe2fs -h "$1" 2>/dev/null ;;
+	esac
+}
+
 run_role() {
 	local role=$1 test_dev scratch_dev rc start args
 	emit "FBLK-BEGIN $role"
@@ -122,6 +136,7 @@ run_role() {
 	say "$role: TEST_DEV=$test_dev SCRATCH_DEV=$scratch_dev ($FSTYP on files on $LOWER_FS)"
 	"mkfs.$FSTYP" -q "$([ "$FSTYP" = xfs ] && echo -f || echo -F)" "$test_dev" >/dev/null
 	mkdir -p /mnt/xt-test /mnt/xt-scratch "$R/xfstests/$role"
+	geometry "$test_dev" >"$R/xfstests/$role/test-dev.txt" 2>&1
 	if [ -n "$GROUP" ]; then
 		args=(-g "$GROUP")
 	else
