@@ -56,6 +56,9 @@ sys.exit(1 if bad or not report["jobs"] else 0)
 PY
 }
 
+# fio must outlast the switches (at most 15 s) and still hold the device
+# open at the detach that follows them.
+FIO_SECS=$(fblk_load 40 24)
 img=$(fblk_image "$FBLK_SCRATCH" 32M)
 dev=$(fblk_attach "$img" bs=4096)
 if [ -z "$dev" ]; then
@@ -64,7 +67,7 @@ if [ -z "$dev" ]; then
 fi
 fio --name=live --filename="$dev" --ioengine=libaio --direct=1 --rw=randwrite \
 	--bsrange=4k-64k --iodepth=16 --numjobs=2 --size=12M --offset_increment=16M \
-	--verify=crc32c --verify_fatal=1 --verify_backlog=64 --time_based --runtime=40 \
+	--verify=crc32c --verify_fatal=1 --verify_backlog=64 --time_based --runtime="$FIO_SECS" \
 	--output-format=json --output="$S/fio.json" >"$S/fio.out" 2>&1 &
 pid=$!
 start=$SECONDS
@@ -126,7 +129,7 @@ exec 3<"$dev"
 is_open() {
 	[ -n "$(find /proc/[0-9]*/fd -lname "$1" 2>/dev/null | head -n 1)" ]
 }
-diag "detach at $((SECONDS - start)) s of fio's 40"
+diag "detach at $((SECONDS - start)) s of fio's $FIO_SECS"
 if ! kill -0 $pid 2>/dev/null || ! is_open "$dev"; then
 	not_ok "detach under load returns 0 and is deferred (bound, autoclear)" "fio had closed the device before the detach"
 elif ! timeout 30 python3 -c "$_FBLK_PY" detach "$dev"; then

@@ -71,16 +71,18 @@ splats() {
 
 # ---- 1: writes wait for a frozen backing filesystem ----
 freeze_case() {
-	local mode=$1 desc fm dev w1 w2 rc why=""
+	local mode=$1 desc fm dev fpid w1 w2 rc why=""
 	desc="1: writes to a frozen backing filesystem wait for the thaw (${mode:-buffered})"
 	fm=$(fblk_mkdir)
 	new_lower "$fm" || { not_ok "$desc" "no lower filesystem"; return; }
 	# Sparse: the writes allocate blocks, in the lower journal.
 	truncate -s 64M "$fm/img"
 	dev=$(fblk_attach "$fm/img" ${mode:+"$mode"} bs=4096) || { not_ok "$desc" "attach failed"; return; }
+	# Stopped (SIGINT) once writes flow again after the thaw.
 	fio --name=w --filename="$dev" --rw=randwrite --bs=4k --direct=1 \
 		--ioengine=io_uring --iodepth=8 --size=48M --time_based \
-		--runtime=20 >"$S/fio-freeze" 2>&1 &
+		--runtime=120 >"$S/fio-freeze" 2>&1 &
+	fpid=$!
 	# Writes must be flowing before the freeze, or none completing
 	# during it proves nothing.
 	wait_writes "$dev" 64 || why="no write completed before the freeze"
@@ -91,8 +93,12 @@ freeze_case() {
 	sleep 3
 	w2=$(writes_done "$dev")
 	fsfreeze -u "$fm"
-	wait $!
+	wait_writes "$dev" $((w2 + 64)) || why+=" writes did not resume after the thaw"
+	kill -INT "$fpid"
+	wait "$fpid"
 	rc=$?
+	# fio stopped by a signal exits 128; its jobs report their own errors.
+	[ "$rc" = 128 ] && ! grep -q "err= *[1-9]" "$S/fio-freeze" && rc=0
 	diag "writes completed while frozen: $((w2 - w1)) (of $w2 by the thaw)"
 	[ "$w1" = "$w2" ] || why+=" $((w2 - w1)) writes completed while the filesystem was frozen"
 	[ "$rc" = 0 ] || { sed 's/^/# /' "$S/fio-freeze" | tail -n 5; why+=" fio failed ($rc)"; }
