@@ -73,7 +73,7 @@ one_kernel() {
 	# debug kernel has its own default (vm.sh).
 	load=()
 	[ "$spec" = debug ] || [ -n "${FBLK_LOAD_SCALE:-}" ] ||
-		load=(FBLK_LOAD_SCALE="${FBLK_CHECK_LOAD_SCALE:-40}")
+		load=(FBLK_LOAD_SCALE="${FBLK_CHECK_LOAD_SCALE:-25}")
 	full=$KVER_FULL line=$(kline "$KVER_FULL")
 	dir=$FBLK_RESULTS/$stamp-$full
 	mkdir -p "$dir" "$FBLK_BUILD"
