@@ -112,17 +112,19 @@ pkg_test() {
 # suites_ci LINE: the CI subsets of blktests and xfstests on LINE's fblk
 # devices (tools/suites, SUITE_PROFILE=ci); their TAP and consoles join the
 # report.  They run when T is empty or names "suites".  To fit CI's budget
-# each line runs xfstests in one mode on one filesystem: buffered ext4 over
-# files on ext4 on 6.1, direct xfs over files on xfs on 7.3 (make xfstests
-# runs every mode, and loop's).
+# each line runs them in one mode: blktests' block tests on the buffered
+# device and xfstests with ext4 over files on ext4 on 6.1, on the direct
+# (auto on ext4) device and with xfs over files on xfs on 7.3 (make blktests
+# and make xfstests run every mode, and loop's).
 suites_ci() {
-	local line=$1 suite dir rc fs=ext4 role=fblk-buffered
+	local line=$1 suite dir rc fs=ext4 role=fblk-buffered bt_role=fblk-buffered
 	case ",$T," in ,,|*suites*) ;; *) return 0 ;; esac
-	[ "$line" = 6.1 ] || fs=xfs role=fblk-direct
+	[ "$line" = 6.1 ] || fs=xfs role=fblk-direct bt_role=fblk-auto
 	for suite in blktests xfstests; do
 		dir=$FBLK_RESULTS/$stamp-$suite-$line rc=0
 		mkdir -p "$dir"
 		phase "$suite $line" env SUITE_PROFILE=ci SUITE_OUT="$dir" \
+			BT_ROLES="${BT_ROLES:-$bt_role}" \
 			XT_FSTYP="${XT_FSTYP:-$fs}" XT_LOWER="${XT_LOWER:-$fs}" \
 			XT_ROLES="${XT_ROLES:-$role}" \
 			"$FBLK_TOP/tools/suites/$suite.sh" "$line" >"$dir/run.log" 2>&1 || rc=$?
