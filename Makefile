@@ -24,7 +24,7 @@
 #   make lint                checkpatch --strict, W=1 and sparse builds,
 #                            shellcheck, fblksetup's host checks under ASan
 #   make demo [KVER=...]     a guided tour in a VM: fblk next to loop
-#   make bench [KVER=...] [PROFILE=default|seeds|full]
+#   make bench [KVER=...] [PROFILE=default|seeds|goals|full]
 #                            fblk vs the raw file, loop and ublk in one VM;
 #                            results/bench-<date>-<kver>/ (tools/bench/)
 #   make blktests [KVER=...] [BLKTESTS=/path] [BT_TESTS="block/003 fblk ..."]
