@@ -1026,6 +1026,20 @@ static struct gendisk *fblk_make_disk(struct fblk_device *dev)
 	return disk;
 }
 
+/*
+ * All that fblk hands add_disk is valid by construction, but add_disk
+ * allocates the device's name without checking (dev_set_name() in
+ * __add_disk(), 6.1 to 7.3) and device_add() then fails the nameless
+ * device with EINVAL: that is an allocation failure, and FBLK_CTL_ADD's
+ * caller is told so.
+ */
+static int fblk_add_disk(struct fblk_device *dev)
+{
+	int err = device_add_disk(NULL, dev->disk, fblk_disk_groups);
+
+	return err == -EINVAL ? -ENOMEM : err;
+}
+
 /* Caller holds fblk_ctl_mutex. */
 static int __fblk_dev_add(int id, unsigned int nr_hw_queues,
 			  unsigned int queue_depth)
@@ -1056,7 +1070,7 @@ static int __fblk_dev_add(int id, unsigned int nr_hw_queues,
 		err = PTR_ERR(dev->disk);
 		goto out_free_tags;
 	}
-	err = device_add_disk(NULL, dev->disk, fblk_disk_groups);
+	err = fblk_add_disk(dev);
 	if (err)
 		goto out_put_disk;
 	return dev->number;
