@@ -46,8 +46,9 @@ all_roles="fblk-buffered fblk-direct loop-dio-off loop-dio-on"
 # short tests that move data (many small files, truncates, and fsx over
 # buffered, direct and mmap I/O) on fblk's two modes; loop's baseline, the
 # namespace tests (002's link counts, 005's symlink loops, 028's getcwd
-# race) and the long tests are for make xfstests.  Its tests fit in 512 MiB images, where
-# mkfs and the fsck after each test take less time than on 1 GiB.
+# race) and the long tests are for make xfstests.  Its tests fit in 512 MiB
+# images, where mkfs and the fsck after each test take less time than on
+# 1 GiB.
 ci_tests="generic/011 generic/014 generic/091 generic/263"
 img_mb=1024
 if [ "${SUITE_PROFILE:-}" = ci ]; then
