@@ -338,6 +338,12 @@ upper_run() {
 		diag "$(wc -l <"$S/sum1") files checked"
 	fi
 	fsck_dev "$fs" "$udev"
+	# An fblk device over a file on another puts itself a level above it
+	# (the level orders fblk's workqueues).
+	if [ "$drv" = fblk ] && [ $# -gt 0 ] && [[ $1 == /dev/fblk* ]] &&
+		[ "$(fblk_attr "$udev" stack_level)" != $(($(fblk_attr "$1" stack_level) + 1)) ]; then
+		echo "$udev at stack level $(fblk_attr "$udev" stack_level), $1 at $(fblk_attr "$1" stack_level)" >>"$S/why"
+	fi
 	for d in "$udev" "$@"; do
 		diag "$(drv_state "$drv" "$d")"
 		drv_errors "$drv" "$d" >>"$S/why"
