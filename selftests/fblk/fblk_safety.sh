@@ -175,7 +175,7 @@ kill_storm
 # ---- 3: two devices on one file leave its mapping as it was ----
 gfp_after_two_devices() {
 	local desc="3: two devices on one file, both detached: the file's page cache allocations are as before"
-	local img a b t=/sys/kernel/tracing ev noio movable keep
+	local img a b t=/sys/kernel/tracing ev noio movable keep rec_cmd
 	if [ ! -d $t/events ] && mount -t tracefs tracefs $t 2>/dev/null; then
 		fblk_at_exit "umount $t"
 	fi
@@ -204,9 +204,16 @@ gfp_after_two_devices() {
 	ev=$t/events/kmem/mm_page_alloc
 	echo 'comm == "gfpprobe"' >$ev/filter
 	echo >$t/trace
+	# Without record-cmd, enabling the event patches its own call site
+	# only, not the scheduler's tracepoints: under TCG, a vCPU that sat
+	# in __schedule while its jump label was patched once never answered
+	# the patcher's IPI (a soft lockup; 6.1, seen once).
+	rec_cmd=$(cat $t/options/record-cmd 2>/dev/null)
+	[ -n "$rec_cmd" ] && echo 0 >$t/options/record-cmd
 	echo 1 >$ev/enable
 	"$S/gfpprobe" if="$img" of=/dev/null bs=1M status=none
 	echo 0 >$ev/enable
+	[ -n "$rec_cmd" ] && echo "$rec_cmd" >$t/options/record-cmd
 	exec {keep}<&-
 	echo 0 >$ev/filter
 	grep gfp_flags $t/trace >"$S/gfp"
