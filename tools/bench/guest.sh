@@ -6,7 +6,8 @@
 #   cells.tsv       one line per run: what ran, /proc/stat CPU ticks, status,
 #                   the cell's options, context switches
 #   fio/*.json      fio's own output, one file per run
-#   fio/*.stats     fblk's engine counters after each fblk run
+#   fio/*.stats     fblk's engine counters after each fblk run (many
+#                   devices: the run's own, summed over the devices)
 #   fio/*.perf*.txt perf's profile of each run, with PERF set
 #   qemu-img.tsv    qemu-img bench against the block device targets
 #   attach.tsv      the time to attach and detach ATTACH_N devices
@@ -583,6 +584,17 @@ run_cell() {
 
 # --- many devices (image many, option devs=N) ------------------------------
 
+# fblk_stats_sum DEV...: the engine's counters of all DEVs, summed, as
+# "name value" lines (for the gauges, pool_depth and the *_max ones, a sum
+# says little).
+fblk_stats_sum() {
+	local d
+	for d; do
+		cat "/sys/block/${d#/dev/}/fblk/stats"
+	done | awk '{ sum[$1] += $2; if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 } }
+		END { for (i = 0; i < n; i++) print order[i], sum[order[i]] }'
+}
+
 # Kernel threads (children of kthreadd) by name, numbers folded ("loopN",
 # "kworker/uN:N"), one "name count" line each, sorted for join.  A worker's
 # "-wq" suffix (the work it runs now) is dropped, a rescuer's
@@ -642,10 +654,16 @@ run_many() {
 		for ((i = 0; i < devs; i++)); do
 			FIO_JOBS+=(--name="$id.$i" --filename="${devlist[i]}" --size="${MANY_KIB}k")
 		done
+		[ "$kind" = fblk ] && fblk_stats_sum "${devlist[@]}" >/tmp/bench-stats0
 		drop_caches
 		run_fio "$id"
 		status=ok
 		[ "$RC" = 0 ] || status="fail(rc=$RC)"
+		# The engine's counters of this run: every device's, summed, less
+		# what the workload before it on the same devices left.
+		[ "$kind" = fblk ] && fblk_stats_sum "${devlist[@]}" |
+			awk 'NR == FNR { before[$1] = $2; next } { print $1, $2 - before[$1] }' \
+				/tmp/bench-stats0 - >"$R/fio/$id.stats"
 		record "$group" "$rw" "$bs" "$depth" "$name" "$mode" "$kind" "$JSON" "$CPU" "$T0" "$T1" \
 			"$status" "$NOTE" "$round" "$CELL_OPTS" "$CTXT"
 		say "$id: $status"
